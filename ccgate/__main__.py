@@ -1,0 +1,3 @@
+from ccgate.cli.main import main
+
+main()

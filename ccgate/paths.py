@@ -1,0 +1,49 @@
+"""Where ccgate keeps its files: platformdirs locations, each overridable by a CCGATE_* variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP = "ccgate"
+
+
+def _platform_dir(kind: str) -> Path:
+    # platformdirs is imported lazily: `ccgate use` needs only the config dir.
+    import platformdirs
+
+    getter = getattr(platformdirs, f"user_{kind}_dir")
+    return Path(getter(APP, appauthor=False))
+
+
+def config_dir() -> Path:
+    override = os.environ.get("CCGATE_CONFIG_DIR")
+    return Path(override) if override else _platform_dir("config")
+
+
+def data_dir() -> Path:
+    override = os.environ.get("CCGATE_DATA_DIR")
+    return Path(override) if override else _platform_dir("data")
+
+
+def state_dir() -> Path:
+    override = os.environ.get("CCGATE_STATE_DIR")
+    return Path(override) if override else _platform_dir("state")
+
+
+def config_file() -> Path:
+    return config_dir() / "config.toml"
+
+
+def usage_db() -> Path:
+    return data_dir() / "usage.db"
+
+
+def secrets_file() -> Path:
+    """The plaintext store a person opts into when no keyring works (0600, like gh's)."""
+    return data_dir() / "secrets.toml"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
