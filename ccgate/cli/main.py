@@ -1,0 +1,56 @@
+"""The `ccgate` command: registers each command group and turns CcgateError into one line.
+
+Each `cli/<group>.py` exposes `register(app)`; it parses arguments, calls one domain
+function and renders the result. Heavy modules (aiohttp, rich, pricing) are imported
+inside the commands that use them so that `ccgate use` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ccgate import __version__
+from ccgate.cli import profile as profile_cli
+from ccgate.cli import shellcmds
+from ccgate.errors import CcgateError
+
+app = typer.Typer(
+    name="ccgate",
+    help="Switch Claude Code between credentials, forward its traffic untouched, see what you spend.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ccgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    pass
+
+
+profile_cli.register(app)
+shellcmds.register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except CcgateError as exc:
+        print(f"ccgate: {exc.message}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

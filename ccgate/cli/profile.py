@@ -1,0 +1,363 @@
+"""`ccgate profile add|list|show|edit|rm|rename|import`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import typer
+
+from ccgate.cli._common import active_profile, load, print_json, read_secret, store_for, warn
+from ccgate.config import Config
+from ccgate.errors import ProfileNotFound, UsageError
+from ccgate.profiles import (
+    KINDS,
+    MODEL_SETTINGS,
+    Profile,
+    all_profiles,
+    get_profile,
+    import_from_environment,
+    looks_like,
+    parse_env_entry,
+    profile_from_table,
+    validate_header,
+    validate_kind,
+    validate_name,
+    validate_url,
+)
+from ccgate.secrets import mask
+
+profile_app = typer.Typer(
+    help="Store, inspect and change credential profiles.",
+    no_args_is_help=True,
+)
+
+EXAMPLE_ADD = (
+    "Example: claude setup-token | ccgate profile add max --kind max-oauth --secret-stdin"
+)
+
+KindOpt = typer.Option(None, "--kind", help=f"One of: {', '.join(KINDS)}.")
+BaseUrlOpt = typer.Option(None, "--base-url", help="Upstream URL (required for litellm-key).")
+ModelOpt = typer.Option(None, "--model", help="ANTHROPIC_MODEL.")
+OpusOpt = typer.Option(None, "--opus-model", help="ANTHROPIC_DEFAULT_OPUS_MODEL ([1m] allowed).")
+SonnetOpt = typer.Option(None, "--sonnet-model", help="ANTHROPIC_DEFAULT_SONNET_MODEL.")
+HaikuOpt = typer.Option(None, "--haiku-model", help="ANTHROPIC_DEFAULT_HAIKU_MODEL.")
+HeaderOpt = typer.Option(None, "--header", help="Custom header 'Name: value' (repeatable).")
+EnvOpt = typer.Option(None, "--env", help="Extra variable KEY=VALUE (repeatable).")
+ViaMaxOpt = typer.Option(None, "--via-max", help="litellm-key: ride on this max-oauth profile.")
+StdinOpt = typer.Option(False, "--secret-stdin", help="Read the secret from stdin.")
+InsecureOpt = typer.Option(
+    False,
+    "--insecure-storage",
+    help="Store secrets in a 0600 plaintext file instead of the OS keyring (for machines without one).",
+)
+InjectOpt = typer.Option(
+    None,
+    "--inject-credential/--no-inject-credential",
+    help="Let the forwarder add this profile's secret to requests that carry none. "
+    "Anyone who can reach the forwarder's port can then use the secret.",
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(profile_app, name="profile")
+
+
+def _apply_settings(
+    profile: Profile,
+    *,
+    base_url: str | None,
+    model: str | None,
+    opus_model: str | None,
+    sonnet_model: str | None,
+    haiku_model: str | None,
+    header: list[str] | None,
+    env: list[str] | None,
+    via_max: str | None,
+    inject: bool | None,
+) -> None:
+    if base_url is not None:
+        profile.base_url = validate_url(base_url) if base_url else None
+    for key, value in (
+        ("model", model),
+        ("opus_model", opus_model),
+        ("sonnet_model", sonnet_model),
+        ("haiku_model", haiku_model),
+    ):
+        if value is not None:
+            setattr(profile, key, value or None)
+    if header:
+        profile.headers = [validate_header(h) for h in header]
+    for entry in env or []:
+        name, value = parse_env_entry(entry)
+        if value:
+            profile.env[name] = value
+        else:
+            profile.env.pop(name, None)
+    if via_max is not None:
+        profile.via_max = via_max or None
+    if inject is not None:
+        profile.inject_credential = inject
+
+
+def _check(config: Config, profile: Profile) -> None:
+    """Validate the whole profile the way loading it later would."""
+    profile_from_table(profile.name, profile.to_table(), str(config.path))
+    if profile.via_max:
+        if profile.kind != "litellm-key":
+            raise UsageError("--via-max applies to litellm-key profiles only")
+        if get_profile(config, profile.via_max).kind != "max-oauth":
+            raise UsageError(f"--via-max {profile.via_max!r} is not a max-oauth profile")
+    if profile.inject_credential:
+        warn(
+            f"inject_credential is on for {profile.name!r}: any local process or web page that "
+            "reaches the forwarder's port can spend this secret"
+        )
+
+
+def _opt_into_file_store(config: Config, insecure: bool) -> None:
+    if insecure and config.settings.secret_store != "file":
+        config.set_setting("secret_store", "file")
+        warn("secrets will be stored in a 0600 plaintext file, not the OS keyring")
+
+
+def _store_secret(config: Config, profile: Profile, secret: str) -> None:
+    if not looks_like(profile.kind, secret):
+        warn(f"this secret does not look like a {profile.kind} credential; stored anyway")
+    store_for(config).set(profile.name, secret)
+
+
+@profile_app.command("add", epilog=EXAMPLE_ADD)
+def add(
+    name: str = typer.Argument(..., help="Profile name: lowercase letters, digits, . _ -"),
+    kind: str = typer.Option(..., "--kind", help=f"One of: {', '.join(KINDS)}."),
+    base_url: str | None = BaseUrlOpt,
+    model: str | None = ModelOpt,
+    opus_model: str | None = OpusOpt,
+    sonnet_model: str | None = SonnetOpt,
+    haiku_model: str | None = HaikuOpt,
+    header: list[str] | None = HeaderOpt,
+    env: list[str] | None = EnvOpt,
+    via_max: str | None = ViaMaxOpt,
+    inject: bool | None = InjectOpt,
+    secret_stdin: bool = StdinOpt,
+    insecure_storage: bool = InsecureOpt,
+) -> None:
+    """Add a profile; the secret comes from a hidden prompt or --secret-stdin."""
+    config = load()
+    validate_name(name)
+    if name in config.profiles:
+        raise UsageError(f"profile {name!r} exists; change it with `ccgate profile edit {name}`")
+    profile = Profile(name=name, kind=validate_kind(kind))
+    _apply_settings(
+        profile, base_url=base_url, model=model, opus_model=opus_model, sonnet_model=sonnet_model,
+        haiku_model=haiku_model, header=header, env=env, via_max=via_max, inject=inject,
+    )
+    _check(config, profile)
+    secret = read_secret(secret_stdin, f"{profile.kind} secret for {name}")
+    _opt_into_file_store(config, insecure_storage)
+    _store_secret(config, profile, secret)
+    config.profiles[name] = profile.to_table()
+    try:
+        config.save()
+    except OSError as exc:
+        store_for(config).delete(name)
+        raise UsageError(f"cannot write {config.path}: {exc.strerror}") from None
+    print(f"added profile {name!r} ({profile.kind}); switch with: eval \"$(ccgate use {name})\"")
+
+
+@profile_app.command("edit", epilog="Example: ccgate profile edit max --opus-model 'claude-opus-4-8[1m]'")
+def edit(
+    name: str = typer.Argument(..., help="Profile to change."),
+    base_url: str | None = BaseUrlOpt,
+    model: str | None = ModelOpt,
+    opus_model: str | None = OpusOpt,
+    sonnet_model: str | None = SonnetOpt,
+    haiku_model: str | None = HaikuOpt,
+    header: list[str] | None = HeaderOpt,
+    clear_headers: bool = typer.Option(False, "--clear-headers", help="Remove all custom headers."),
+    env: list[str] | None = typer.Option(
+        None, "--env", help="Set KEY=VALUE, or remove with KEY= (repeatable)."
+    ),
+    via_max: str | None = ViaMaxOpt,
+    inject: bool | None = InjectOpt,
+    secret: bool = typer.Option(False, "--secret", help="Replace the secret (hidden prompt)."),
+    secret_stdin: bool = StdinOpt,
+    insecure_storage: bool = InsecureOpt,
+) -> None:
+    """Change a profile's settings and/or its secret. An empty value ('') removes a setting."""
+    config = load()
+    profile = get_profile(config, name)
+    if clear_headers:
+        profile.headers = []
+    _apply_settings(
+        profile, base_url=base_url, model=model, opus_model=opus_model, sonnet_model=sonnet_model,
+        haiku_model=haiku_model, header=header, env=env, via_max=via_max, inject=inject,
+    )
+    _check(config, profile)
+    _opt_into_file_store(config, insecure_storage)
+    if secret or secret_stdin:
+        _store_secret(config, profile, read_secret(secret_stdin, f"new {profile.kind} secret for {name}"))
+    config.profiles[name] = profile.to_table()
+    config.save()
+    print(f"updated profile {name!r}")
+
+
+def _describe(config: Config, profile: Profile, stored: bool | None, active: str | None) -> dict[str, Any]:
+    return {
+        "name": profile.name,
+        "kind": profile.kind,
+        "base_url": profile.base_url,
+        "secret_stored": stored,
+        "active": profile.name == active,
+        "default": profile.name == config.settings.default_profile,
+        **{k: getattr(profile, k) for k in MODEL_SETTINGS},
+        "headers": [h.split(":", 1)[0] + ": …" for h in profile.headers],
+        "env": sorted(profile.env),
+        "via_max": profile.via_max,
+        "inject_credential": profile.inject_credential,
+    }
+
+
+def _secret_state(config: Config, profile: Profile) -> bool | None:
+    if not profile.needs_secret:
+        return None
+    return bool(store_for(config).get(profile.name))
+
+
+@profile_app.command("list", epilog="Example: ccgate profile list --json")
+def list_(json_out: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List profiles: kind, base URL, whether the secret is stored, which is active here."""
+    config = load()
+    active = active_profile()
+    rows = [_describe(config, p, _secret_state(config, p), active) for p in all_profiles(config)]
+    if json_out:
+        print_json(rows)
+        return
+    if not rows:
+        print("no profiles yet; add one with `ccgate profile add NAME --kind max-oauth`")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for col in ("", "name", "kind", "base URL", "secret"):
+        table.add_column(col)
+    for r in rows:
+        secret = {True: "✓", False: "✗ missing", None: "-"}[r["secret_stored"]]
+        table.add_row("*" if r["active"] else "", r["name"], r["kind"], r["base_url"] or "-", secret)
+    Console().print(table)
+
+
+@profile_app.command("show", epilog="Example: ccgate profile show max")
+def show(
+    name: str = typer.Argument(..., help="Profile to show."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Show one profile, its secret masked to a short prefix."""
+    config = load()
+    profile = get_profile(config, name)
+    info = _describe(config, profile, None, active_profile())
+    stored = store_for(config).get(name) if profile.needs_secret else None
+    info["secret_stored"] = bool(stored) if profile.needs_secret else None
+    info["secret"] = mask(stored) if stored else None
+    info["headers"] = profile.headers
+    info["env"] = profile.env
+    if json_out:
+        print_json(info)
+        return
+    for key, value in info.items():
+        if value in (None, [], {}, False) and key not in ("secret_stored",):
+            continue
+        if isinstance(value, list):
+            value = "; ".join(value)
+        elif isinstance(value, dict):
+            value = " ".join(f"{k}={v}" for k, v in value.items())
+        print(f"{key:18} {value}")
+
+
+@profile_app.command("rm", epilog="Example: ccgate profile rm old-key")
+def rm(name: str = typer.Argument(..., help="Profile to delete, with its stored secret.")) -> None:
+    """Delete a profile and its keyring entry."""
+    config = load()
+    get_profile(config, name)
+    riders = [p.name for p in all_profiles(config) if p.via_max == name]
+    if riders:
+        raise UsageError(f"profiles {', '.join(riders)} ride on {name!r} (--via-max); change them first")
+    store_for(config).delete(name)
+    del config.profiles[name]
+    if config.settings.default_profile == name:
+        config.set_setting("default_profile", None)
+    config.save()
+    print(f"removed profile {name!r}")
+
+
+@profile_app.command("rename", epilog="Example: ccgate profile rename max max-work")
+def rename(
+    old: str = typer.Argument(..., help="Current name."),
+    new: str = typer.Argument(..., help="New name."),
+) -> None:
+    """Rename a profile; its secret moves with it."""
+    config = load()
+    profile = get_profile(config, old)
+    validate_name(new)
+    if new in config.profiles:
+        raise UsageError(f"profile {new!r} exists already")
+    store = store_for(config)
+    secret = store.get(old) if profile.needs_secret else None
+    if secret:
+        store.set(new, secret)
+    config.profiles[new] = config.profiles.pop(old)
+    for other in config.profiles.values():
+        if other.get("via_max") == old:
+            other["via_max"] = new
+    if config.settings.default_profile == old:
+        config.set_setting("default_profile", new)
+    try:
+        config.save()
+    except OSError:
+        if secret:
+            store.delete(new)
+        raise
+    if secret:
+        store.delete(old)
+    print(f"renamed profile {old!r} to {new!r}")
+
+
+@profile_app.command(
+    "import", epilog="Example: ccgate profile import work  (with ANTHROPIC_API_KEY set)"
+)
+def import_(
+    name: str = typer.Argument(..., help="Name for the new profile."),
+    kind: str | None = KindOpt,
+    insecure_storage: bool = InsecureOpt,
+) -> None:
+    """Create a profile from the Claude Code variables set in this environment."""
+    config = load()
+    validate_name(name)
+    if name in config.profiles:
+        raise UsageError(f"profile {name!r} exists; change it with `ccgate profile edit {name}`")
+    profile, creds = import_from_environment(name, os.environ, kind)
+    _check(config, profile)
+    _opt_into_file_store(config, insecure_storage)
+    assert creds.secret
+    _store_secret(config, profile, creds.secret)
+    config.profiles[name] = profile.to_table()
+    config.save()
+    print(f"imported profile {name!r} ({profile.kind})")
+
+
+@profile_app.command("default", epilog="Example: ccgate profile default max")
+def default(
+    name: str = typer.Argument("", help="Profile the forwarder uses for requests without /p/NAME."),
+) -> None:
+    """Set (or with no name, clear) the forwarder's default profile."""
+    config = load()
+    if name:
+        get_profile(config, name)
+    config.set_setting("default_profile", name or None)
+    config.save()
+    print(f"default profile: {name or '(none: Anthropic, credentials as sent)'}")
+
+
+__all__ = ["ProfileNotFound", "register"]

@@ -1,0 +1,102 @@
+"""`ccgate use`, `off`, `current`, `token`, `init`: the commands that run in every shell.
+
+Only the config, the secret store and the shell renderer are imported here: no aiohttp,
+rich or pricing (bench/use_bench.py keeps this honest).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from ccgate.cli._common import load, store_for, warn
+from ccgate.config import Config
+from ccgate.profiles import (
+    PROFILE_VAR,
+    clearing_environment,
+    conflicts,
+    environment,
+    get_profile,
+    load_credentials,
+)
+from ccgate.shell import SHELLS, detect, init_script, normalize, render
+
+ShellOpt = typer.Option(
+    None, "--shell", help=f"One of {', '.join(SHELLS)}; detected from the parent process if omitted."
+)
+
+
+def gate_url(config: Config, profile: str) -> str:
+    host = config.settings.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{config.settings.port}/p/{profile}"
+
+
+def use(
+    name: str = typer.Argument(..., help="Profile to switch to."),
+    shell: str | None = ShellOpt,
+    gate: bool = typer.Option(False, "--gate", help="Route through the local forwarder (ccgate serve)."),
+) -> None:
+    """Print shell code that switches Claude Code to profile NAME: eval "$(ccgate use NAME)"."""
+    config = load()
+    profile = get_profile(config, name)
+    creds = load_credentials(config, profile, store_for(config))
+    changes = environment(
+        profile, creds, current=os.environ, gate_url=gate_url(config, name) if gate else None
+    )
+    sys.stdout.write(render(normalize(shell) if shell else detect(), changes))
+
+
+def off(shell: str | None = ShellOpt) -> None:
+    """Print shell code that unsets everything ccgate manages: eval "$(ccgate off)"."""
+    sys.stdout.write(render(normalize(shell) if shell else detect(), clearing_environment(os.environ)))
+
+
+def current() -> None:
+    """Name the active profile and warn about conflicting variables in this environment."""
+    name = os.environ.get(PROFILE_VAR)
+    print(name if name else "(no ccgate profile active)")
+    problems = conflicts(os.environ)
+    for problem in problems:
+        warn(problem)
+    if problems:
+        raise typer.Exit(3)
+
+
+def token(name: str = typer.Argument(..., help="Profile whose secret to print.")) -> None:
+    """Print the bare secret, for Claude Code's apiKeyHelper setting."""
+    config = load()
+    profile = get_profile(config, name)
+    creds = load_credentials(config, profile, store_for(config))
+    print(creds.secret)
+
+
+def init(shell: str = typer.Argument(..., help="bash, zsh, fish or powershell.")) -> None:
+    """Print a shell function so that `ccgate use NAME` works without eval.
+
+    Add to ~/.bashrc: eval "$(ccgate init bash)"; fish: ccgate init fish | source
+    """
+    sys.stdout.write(init_script(normalize(shell), _own_command()))
+
+
+def _own_command() -> list[str]:
+    """The absolute command that runs this ccgate, embedded the way direnv embeds its path."""
+    argv0 = os.path.abspath(sys.argv[0])
+    if os.path.basename(argv0) == "__main__.py":
+        return [sys.executable, "-m", "ccgate"]
+    return [argv0]
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog='Example: eval "$(ccgate use max)"   (fish: ccgate use max | source)')(use)
+    app.command(epilog='Example: eval "$(ccgate off)"')(off)
+    app.command(epilog="Example: ccgate current")(current)
+    app.command(
+        epilog='Example, in ~/.claude/settings.json: {"apiKeyHelper": "ccgate token work"}'
+    )(token)
+    app.command(epilog='Example: echo \'eval "$(ccgate init bash)"\' >> ~/.bashrc')(init)

@@ -1,0 +1,223 @@
+"""Where secrets live: the OS keyring (service "ccgate", user = profile name) by default,
+or a 0600 plaintext file that a person opted into explicitly, never anything silent.
+
+Resolving a keyring backend is most of what `ccgate use` costs (entry-point discovery, then
+SecretService -> secretstorage -> cryptography), so the backend that worked last time is
+remembered in the state dir and loaded directly; if it stops working, discovery runs again.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ccgate import paths
+from ccgate.errors import SecretStoreError
+from ccgate.fileio import write_private
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
+
+    from ccgate.config import Settings
+
+SERVICE = "ccgate"
+STORE_ENV = "CCGATE_SECRET_STORE"
+
+NO_KEYRING = (
+    "no usable keyring backend ({backend}); start a Secret Service (e.g. "
+    "`dbus-run-session -- sh -c 'gnome-keyring-daemon --unlock --components=secrets; exec $SHELL'`), "
+    "set PYTHON_KEYRING_BACKEND, or opt in to a 0600 plaintext file with --insecure-storage"
+)
+
+
+class SecretStore(Protocol):
+    description: str
+
+    def get(self, name: str) -> str | None: ...
+
+    def set(self, name: str, secret: str) -> None: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+def open_store(settings: Settings) -> SecretStore:
+    choice = os.environ.get(STORE_ENV) or settings.secret_store
+    if choice == "file":
+        return FileStore(paths.secrets_file())
+    if choice != "keyring":
+        raise SecretStoreError(f"{STORE_ENV}={choice!r}: expected 'keyring' or 'file'")
+    return KeyringStore()
+
+
+class KeyringStore:
+    def __init__(self) -> None:
+        self._backend: KeyringBackend | None = None
+
+    @property
+    def description(self) -> str:
+        return f"keyring ({_backend_name(self.backend)})"
+
+    @property
+    def backend(self) -> KeyringBackend:
+        if self._backend is None:
+            self._backend = _resolve_backend()
+        return self._backend
+
+    def get(self, name: str) -> str | None:
+        return self._call("read", lambda kr: kr.get_password(SERVICE, name))
+
+    def set(self, name: str, secret: str) -> None:
+        self._call("store", lambda kr: kr.set_password(SERVICE, name, secret))
+
+    def delete(self, name: str) -> None:
+        from keyring.errors import PasswordDeleteError
+
+        def delete(kr: KeyringBackend) -> None:
+            try:
+                kr.delete_password(SERVICE, name)
+            except PasswordDeleteError:
+                pass  # nothing stored: the goal is reached
+
+        self._call("delete", delete)
+
+    def _call(self, what: str, op):  # type: ignore[no-untyped-def]
+        from keyring.errors import KeyringError
+
+        backend = self.backend  # raises SecretStoreError itself when no backend works
+        try:
+            return op(backend)
+        except KeyringError as exc:
+            if _forget_remembered_backend():
+                self._backend = None
+                return self._call(what, op)
+            raise SecretStoreError(
+                f"keyring could not {what} the secret: {type(exc).__name__}: {exc}"
+                "; unlock your keyring or see `ccgate doctor`"
+            ) from None
+        except Exception as exc:  # a broken D-Bus or backend raises anything
+            raise SecretStoreError(
+                f"keyring could not {what} the secret: {type(exc).__name__}"
+                "; see `ccgate doctor`"
+            ) from None
+
+
+def _backend_name(backend: KeyringBackend) -> str:
+    cls = type(backend)
+    return f"{cls.__module__.removeprefix('keyring.backends.')}.{cls.__name__}"
+
+
+def _memo_file() -> Path:
+    return paths.state_dir() / "keyring-backend"
+
+
+def _resolve_backend() -> KeyringBackend:
+    import keyring.core
+
+    if "PYTHON_KEYRING_BACKEND" not in os.environ:
+        remembered = _load_remembered_backend()
+        if remembered is not None:
+            return remembered
+    backend = keyring.core.get_keyring()
+    if not _usable(backend):
+        raise SecretStoreError(NO_KEYRING.format(backend=_backend_name(backend)))
+    _remember_backend(backend)
+    return backend
+
+
+def _usable(backend: KeyringBackend) -> bool:
+    from keyring.backends import fail
+
+    if isinstance(backend, fail.Keyring):
+        return False
+    try:
+        return float(backend.priority) > 0  # type: ignore[arg-type]
+    except Exception:
+        return False
+
+
+def _load_remembered_backend() -> KeyringBackend | None:
+    import keyring.core
+
+    try:
+        name = _memo_file().read_text().strip()
+    except OSError:
+        return None
+    try:
+        backend = keyring.core.load_keyring(name)
+    except Exception:
+        _forget_remembered_backend()
+        return None
+    return backend if _usable(backend) else None
+
+
+def _remember_backend(backend: KeyringBackend) -> None:
+    cls = type(backend)
+    if cls.__module__.startswith("keyring.backends.chainer"):
+        return  # a chain is re-discovered each time by design
+    try:
+        write_private(_memo_file(), f"{cls.__module__}.{cls.__name__}\n".encode())
+    except OSError:
+        pass  # only a speed-up
+
+
+def _forget_remembered_backend() -> bool:
+    try:
+        _memo_file().unlink()
+        return True
+    except OSError:
+        return False
+
+
+class FileStore:
+    """A 0600 TOML file of secrets, for machines without a keyring, chosen explicitly."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"plaintext file {path} (0600)"
+
+    def _read(self) -> dict[str, str]:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return {}
+        if st.st_mode & 0o077:
+            raise SecretStoreError(
+                f"{self.path} is readable by others (mode {st.st_mode & 0o777:o}); "
+                f"run `chmod 600 {self.path}`"
+            )
+        try:
+            data = tomllib.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SecretStoreError(f"{self.path}: unreadable ({type(exc).__name__})") from None
+        table = data.get("secrets", {})
+        return {k: v for k, v in table.items() if isinstance(v, str)}
+
+    def _write(self, secrets: dict[str, str]) -> None:
+        import tomli_w
+
+        write_private(self.path, tomli_w.dumps({"secrets": secrets}).encode())
+
+    def get(self, name: str) -> str | None:
+        return self._read().get(name)
+
+    def set(self, name: str, secret: str) -> None:
+        secrets = self._read()
+        secrets[name] = secret
+        self._write(secrets)
+
+    def delete(self, name: str) -> None:
+        secrets = self._read()
+        if secrets.pop(name, None) is not None:
+            self._write(secrets)
+
+
+KNOWN_PREFIXES = ("sk-ant-oat01-", "sk-ant-api03-", "sk-ant-ort01-", "sk-")
+
+
+def mask(secret: str) -> str:
+    """A short, recognisable prefix of a secret, never enough to use it."""
+    prefix = next((p for p in KNOWN_PREFIXES if secret.startswith(p)), "")
+    shown = secret[: len(prefix) + 2] if len(secret) > len(prefix) + 8 else secret[: min(2, len(secret) // 4)]
+    return f"{shown}… ({len(secret)} chars)"
