@@ -8,6 +8,7 @@ remembered in the state dir and loaded directly; if it stops working, discovery 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from pathlib import Path
@@ -54,6 +55,7 @@ def open_store(settings: Settings) -> SecretStore:
 class KeyringStore:
     def __init__(self) -> None:
         self._backend: KeyringBackend | None = None
+        self._from_memo = False
 
     @property
     def description(self) -> str:
@@ -62,7 +64,7 @@ class KeyringStore:
     @property
     def backend(self) -> KeyringBackend:
         if self._backend is None:
-            self._backend = _resolve_backend()
+            self._backend, self._from_memo = _resolve_backend()
         return self._backend
 
     def get(self, name: str) -> str | None:
@@ -75,10 +77,8 @@ class KeyringStore:
         from keyring.errors import PasswordDeleteError
 
         def delete(kr: KeyringBackend) -> None:
-            try:
+            with contextlib.suppress(PasswordDeleteError):  # nothing stored: goal reached
                 kr.delete_password(SERVICE, name)
-            except PasswordDeleteError:
-                pass  # nothing stored: the goal is reached
 
         self._call("delete", delete)
 
@@ -89,7 +89,9 @@ class KeyringStore:
         try:
             return op(backend)
         except KeyringError as exc:
-            if _forget_remembered_backend():
+            if self._from_memo:
+                # The remembered backend may be stale (another session bus, say): rediscover once.
+                _forget_remembered_backend()
                 self._backend = None
                 return self._call(what, op)
             raise SecretStoreError(
@@ -112,18 +114,21 @@ def _memo_file() -> Path:
     return paths.state_dir() / "keyring-backend"
 
 
-def _resolve_backend() -> KeyringBackend:
+def _resolve_backend() -> tuple[KeyringBackend, bool]:
+    """The backend to use, and whether it came from the memo."""
     import keyring.core
 
-    if "PYTHON_KEYRING_BACKEND" not in os.environ:
+    explicit = "PYTHON_KEYRING_BACKEND" in os.environ
+    if not explicit:
         remembered = _load_remembered_backend()
         if remembered is not None:
-            return remembered
+            return remembered, True
     backend = keyring.core.get_keyring()
     if not _usable(backend):
         raise SecretStoreError(NO_KEYRING.format(backend=_backend_name(backend)))
-    _remember_backend(backend)
-    return backend
+    if not explicit:
+        _remember_backend(backend)
+    return backend, False
 
 
 def _usable(backend: KeyringBackend) -> bool:
@@ -156,10 +161,8 @@ def _remember_backend(backend: KeyringBackend) -> None:
     cls = type(backend)
     if cls.__module__.startswith("keyring.backends.chainer"):
         return  # a chain is re-discovered each time by design
-    try:
+    with contextlib.suppress(OSError):  # only a speed-up
         write_private(_memo_file(), f"{cls.__module__}.{cls.__name__}\n".encode())
-    except OSError:
-        pass  # only a speed-up
 
 
 def _forget_remembered_backend() -> bool:

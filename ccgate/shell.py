@@ -94,7 +94,8 @@ def render_fish(changes: Changes) -> str:
     for name, value in changes.items():
         _check_name(name)
         if value is None:
-            lines.append(f"set -e -g {name}")
+            # `set -e` of an unset variable fails (status 4); keep `… | source; and claude` working.
+            lines.append(f"set -e -g {name}; or true")
         else:
             lines.append(f"set -gx {name} {fish_quote(value)}")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,147 @@
+"""`ccgate use`/`off`/`init` through real subprocesses and real shells, for every kind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ccgate.config import DEFAULT_PORT
+from ccgate.profiles import MANAGED_VARS
+from tests.conftest import Runner
+from tests.shells import REAL_SHELLS, eval_in_shell
+
+OAT = "sk-ant-oat01-" + "A" * 40
+API = "sk-ant-api03-" + "B" * 40
+VKEY = "sk-litellm-virtual-" + "C" * 20
+
+# What a shell looks like before switching: a conflicting mix from an earlier setup.
+DIRTY = {
+    "ANTHROPIC_API_KEY": "sk-ant-api03-old",
+    "ANTHROPIC_AUTH_TOKEN": "old-token",
+    "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-old",
+    "ANTHROPIC_BASE_URL": "http://old.example",
+    "ANTHROPIC_CUSTOM_HEADERS": "X-Old: 1",
+    "ANTHROPIC_MODEL": "old-model",
+    "ANTHROPIC_DEFAULT_HAIKU_MODEL": "old-haiku",
+    "CCGATE_PROFILE": "old",
+    "CCGATE_MANAGED": "OLD_EXTRA",
+    "OLD_EXTRA": "1",
+    "UNRELATED": "kept",
+}
+
+
+@pytest.fixture
+def profiles(ccgate: Runner) -> None:
+    ccgate("profile", "add", "max", "--kind", "max-oauth", "--secret-stdin",
+           "--opus-model", "claude-opus-4-8[1m]", input=OAT + "\n")
+    ccgate("profile", "add", "work", "--kind", "api-key", "--secret-stdin",
+           "--model", "claude-sonnet-5", "--env", "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1", input=API)
+    ccgate("profile", "add", "lite", "--kind", "litellm-key", "--secret-stdin",
+           "--base-url", "https://litellm.internal:4000", "--header", "X-Team: core", input=VKEY)
+    ccgate("profile", "add", "lite-max", "--kind", "litellm-key", "--secret-stdin",
+           "--base-url", "https://litellm.internal:4000", "--via-max", "max", input=VKEY)
+
+
+EXPECTED = {
+    "max": {"CLAUDE_CODE_OAUTH_TOKEN": OAT, "ANTHROPIC_DEFAULT_OPUS_MODEL": "claude-opus-4-8[1m]",
+            "CCGATE_PROFILE": "max"},
+    "work": {"ANTHROPIC_API_KEY": API, "ANTHROPIC_MODEL": "claude-sonnet-5",
+             "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "1",
+             "CCGATE_MANAGED": "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS", "CCGATE_PROFILE": "work"},
+    "lite": {"ANTHROPIC_AUTH_TOKEN": VKEY, "ANTHROPIC_BASE_URL": "https://litellm.internal:4000",
+             "ANTHROPIC_CUSTOM_HEADERS": "X-Team: core", "CCGATE_PROFILE": "lite"},
+    "lite-max": {"CLAUDE_CODE_OAUTH_TOKEN": OAT, "ANTHROPIC_BASE_URL": "https://litellm.internal:4000",
+                 "ANTHROPIC_CUSTOM_HEADERS": f"x-litellm-api-key: Bearer {VKEY}",
+                 "CCGATE_PROFILE": "lite-max"},
+}
+MANAGED = set(MANAGED_VARS) | {"CCGATE_PROFILE", "CCGATE_MANAGED", "OLD_EXTRA",
+                               "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS"}
+
+
+def _base_env(tmp: Path) -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], "HOME": str(tmp), "TMPDIR": str(tmp)}
+
+
+def _managed(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k in MANAGED}
+
+
+@pytest.mark.parametrize("shell", REAL_SHELLS)
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_use_leaves_exactly_the_profile(profiles: None, ccgate: Runner, shell: str, name: str,
+                                        tmp_path: Path) -> None:
+    code = ccgate("use", name, "--shell", shell, env=DIRTY).stdout
+    got = eval_in_shell(shell, code, {**_base_env(tmp_path), **DIRTY}, cwd=str(tmp_path))
+    assert _managed(got) == EXPECTED[name]
+    assert got["UNRELATED"] == "kept"
+
+
+@pytest.mark.parametrize("shell", REAL_SHELLS)
+def test_off_clears_everything(profiles: None, ccgate: Runner, shell: str, tmp_path: Path) -> None:
+    env = {**DIRTY, **EXPECTED["work"]}
+    del env["OLD_EXTRA"]  # work's CCGATE_MANAGED no longer names it: not ccgate's any more
+    code = ccgate("off", "--shell", shell, env=env).stdout
+    got = eval_in_shell(shell, code, {**_base_env(tmp_path), **env}, cwd=str(tmp_path))
+    assert _managed(got) == {}
+    assert got["UNRELATED"] == "kept"
+
+
+def test_gate_routes_through_the_forwarder(profiles: None, ccgate: Runner) -> None:
+    out = ccgate("use", "max", "--gate", "--shell", "bash").stdout
+    assert f"export ANTHROPIC_BASE_URL='http://127.0.0.1:{DEFAULT_PORT}/p/max'" in out
+    assert f"export CLAUDE_CODE_OAUTH_TOKEN='{OAT}'" in out
+
+
+def test_shell_is_detected_from_the_parent(profiles: None, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cmd = f"{sys.executable} -m ccgate use work"
+    out = subprocess.run(["fish", "--no-config", "-c", cmd], capture_output=True, text=True,
+                         env=os.environ, check=True).stdout
+    assert "set -gx ANTHROPIC_API_KEY" in out
+
+
+@pytest.mark.parametrize("shell", [s for s in REAL_SHELLS if s != "sh"])
+def test_init_function_switches_without_eval(profiles: None, shell: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    init = subprocess.run([sys.executable, "-m", "ccgate", "init", shell], capture_output=True,
+                          text=True, check=True).stdout
+    (tmp_path / "init").write_text(init)
+    dump = f"{sys.executable} -c 'import os; print(os.environ.get(\"ANTHROPIC_API_KEY\"))'"
+    if shell == "fish":
+        args = ["fish", "--no-config", "-c", f"source {tmp_path}/init; ccgate use work; {dump}"]
+    else:
+        args = [shell, "-c", f". {tmp_path}/init; ccgate use work; {dump}"]
+    out = subprocess.run(args, capture_output=True, text=True, env=os.environ, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == API
+
+
+def test_init_function_keeps_the_environment_when_use_fails(profiles: None, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    init = subprocess.run([sys.executable, "-m", "ccgate", "init", "bash"], capture_output=True,
+                          text=True, check=True).stdout
+    (tmp_path / "init").write_text(init)
+    script = f". {tmp_path}/init; export ANTHROPIC_API_KEY=keep; ccgate use nope; echo rc=$? $ANTHROPIC_API_KEY"
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=os.environ)
+    assert out.stdout.strip() == "rc=1 keep"
+    assert "no profile named 'nope'" in out.stderr
+
+
+def test_token_prints_the_bare_secret(profiles: None, ccgate: Runner) -> None:
+    assert ccgate("token", "work").stdout == API + "\n"
+
+
+def test_current_names_profile_and_warns_on_conflicts(profiles: None, ccgate: Runner) -> None:
+    clean = ccgate("current", env={"CCGATE_PROFILE": "work", "ANTHROPIC_API_KEY": API})
+    assert clean.stdout.strip() == "work" and clean.stderr == ""
+    mixed = ccgate("current", env={"CLAUDE_CODE_OAUTH_TOKEN": OAT, "ANTHROPIC_API_KEY": API}, check=False)
+    assert mixed.returncode == 3
+    assert "CLAUDE_CODE_OAUTH_TOKEN and ANTHROPIC_API_KEY" in mixed.stderr
