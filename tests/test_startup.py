@@ -1,0 +1,29 @@
+"""`ccgate use` runs in every new shell: it must not import what it does not need."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import Runner
+
+HEAVY = ("aiohttp", "rich", "genai_prices", "prometheus_client", "sqlite3", "pydantic")
+
+PROBE = """
+import sys
+sys.argv = ["ccgate", *sys.argv[1:]]
+from ccgate.cli.main import main
+try:
+    main()
+except SystemExit:
+    pass
+heavy = sorted({m.split(".")[0] for m in sys.modules} & set(%r))
+print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+""" % (HEAVY,)
+
+
+def test_use_imports_nothing_heavy(ccgate: Runner) -> None:
+    ccgate("profile", "add", "max", "--kind", "max-oauth", "--secret-stdin", input="sk-ant-oat01-x")
+    for args in (["use", "max", "--shell", "bash"], ["use", "max", "--gate"], ["off"], ["token", "max"]):
+        proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True)
+        assert "HEAVY=\n" in proc.stderr, (args, proc.stderr)
