@@ -44,6 +44,11 @@ def secrets_file() -> Path:
     return data_dir() / "secrets.toml"
 
 
+def own_config_dir(profile: str) -> Path:
+    """A Claude Code config dir ccgate creates for a profile (`--own-config-dir`)."""
+    return data_dir() / "claude-config" / profile
+
+
 def ensure_private_dir(path: Path) -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path

@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from ccgate.config import Config
 from ccgate.errors import ProfileNotFound, UsageError
 
-KINDS = ("max-oauth", "api-key", "litellm-key")
-KINDS_WITH_SECRET = frozenset(KINDS)
+KINDS = ("max-oauth", "api-key", "litellm-key", "claude-login")
+# claude-login has no secret of ccgate's: Claude Code's own /login, kept in the profile's
+# CLAUDE_CONFIG_DIR, is the credential.
+KINDS_WITH_SECRET = frozenset(("max-oauth", "api-key", "litellm-key"))
 SECRET_PREFIX = {"max-oauth": "sk-ant-oat01-", "api-key": "sk-ant-api03-"}
 ANTHROPIC_URL = "https://api.anthropic.com"
 
@@ -52,6 +55,7 @@ CREDENTIAL_VARS = ("CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_AU
 # the next `use` or `off` can clear exactly those.
 PROFILE_VAR = "CCGATE_PROFILE"
 EXTRA_VAR = "CCGATE_MANAGED"
+SEALED_VAR = "CCGATE_SEALED"  # id (not the handle) of the sealed handle this shell holds
 
 MODEL_SETTINGS = {
     "model": "ANTHROPIC_MODEL",
@@ -74,6 +78,9 @@ class Profile:
     env: dict[str, str] = field(default_factory=dict)
     via_max: str | None = None
     inject_credential: bool = False
+    config_dir: str | None = None  # exported as CLAUDE_CONFIG_DIR: one Claude Code login per dir
+    own_config_dir: bool = False  # ccgate created config_dir (under its data dir)
+    scrub_subprocess_env: bool = False
 
     @property
     def needs_secret(self) -> bool:
@@ -84,9 +91,13 @@ class Profile:
         """Where the forwarder sends this profile's traffic."""
         return (self.base_url or ANTHROPIC_URL).rstrip("/")
 
+    def login_file(self) -> Path | None:
+        """Where Claude Code keeps a /login inside this profile's config dir (Linux layout)."""
+        return Path(self.config_dir) / ".credentials.json" if self.config_dir else None
+
     def to_table(self) -> dict[str, Any]:
         table: dict[str, Any] = {"kind": self.kind}
-        for key in ("base_url", "via_max", *MODEL_SETTINGS):
+        for key in ("base_url", "via_max", "config_dir", *MODEL_SETTINGS):
             value = getattr(self, key)
             if value:
                 table[key] = value
@@ -94,8 +105,9 @@ class Profile:
             table["headers"] = list(self.headers)
         if self.env:
             table["env"] = dict(self.env)
-        if self.inject_credential:
-            table["inject_credential"] = True
+        for flag in ("inject_credential", "own_config_dir", "scrub_subprocess_env"):
+            if getattr(self, flag):
+                table[flag] = True
         return table
 
 
@@ -124,7 +136,7 @@ def parse_env_entry(entry: str) -> tuple[str, str]:
     name, sep, value = entry.partition("=")
     if not sep or not ENV_NAME_RE.fullmatch(name):
         raise UsageError(f"invalid --env {entry!r}: write it as KEY=VALUE")
-    if name in MANAGED_VARS or name in (PROFILE_VAR, EXTRA_VAR):
+    if name in MANAGED_VARS or name in (PROFILE_VAR, EXTRA_VAR, SEALED_VAR):
         raise UsageError(f"--env {name}: ccgate manages this variable; use the matching option")
     return name, value
 
@@ -148,7 +160,7 @@ def profile_from_table(name: str, table: Mapping[str, Any], source: str = "confi
     if kind not in KINDS:
         raise bad(f"kind must be one of {', '.join(KINDS)}")
     profile = Profile(name=name, kind=kind)
-    for key in ("base_url", "via_max", *MODEL_SETTINGS):
+    for key in ("base_url", "via_max", "config_dir", *MODEL_SETTINGS):
         value = table.get(key)
         if value is not None and not isinstance(value, str):
             raise bad(f"{key} must be a string")
@@ -164,9 +176,15 @@ def profile_from_table(name: str, table: Mapping[str, Any], source: str = "confi
     ):
         raise bad("env must be a table of NAME = \"value\" strings")
     profile.env = dict(env)
-    profile.inject_credential = bool(table.get("inject_credential", False))
+    for flag in ("inject_credential", "own_config_dir", "scrub_subprocess_env"):
+        value = table.get(flag, False)
+        if not isinstance(value, bool):
+            raise bad(f"{flag} must be true or false")
+        setattr(profile, flag, value)
     if kind == "litellm-key" and not profile.base_url:
         raise bad("a litellm-key profile needs base_url")
+    if kind == "claude-login" and not profile.config_dir:
+        raise bad("a claude-login profile needs a config dir (--config-dir PATH or --own-config-dir)")
     return profile
 
 
@@ -195,6 +213,7 @@ def environment(
     *,
     current: Mapping[str, str],
     gate_url: str | None = None,
+    sealed_id: str | None = None,
 ) -> dict[str, str | None]:
     """The changes `use` makes: name -> value to set, or None to unset.
 
@@ -207,8 +226,10 @@ def environment(
     wanted[PROFILE_VAR] = profile.name
     if profile.env:
         wanted[EXTRA_VAR] = " ".join(sorted(profile.env))
+    if sealed_id:
+        wanted[SEALED_VAR] = sealed_id
     changes: dict[str, str | None] = {
-        name: None for name in (*MANAGED_VARS, *previous_extras(current), EXTRA_VAR)
+        name: None for name in (*MANAGED_VARS, *previous_extras(current), EXTRA_VAR, SEALED_VAR)
     }
     changes.update(wanted)
     return changes
@@ -216,7 +237,7 @@ def environment(
 
 def clearing_environment(current: Mapping[str, str]) -> dict[str, str | None]:
     """The changes `off` makes: unset everything ccgate manages."""
-    names = (*MANAGED_VARS, *previous_extras(current), PROFILE_VAR, EXTRA_VAR)
+    names = (*MANAGED_VARS, *previous_extras(current), PROFILE_VAR, EXTRA_VAR, SEALED_VAR)
     return dict.fromkeys(names)
 
 
@@ -227,7 +248,9 @@ def previous_extras(current: Mapping[str, str]) -> list[str]:
 def _profile_variables(profile: Profile, creds: Credentials) -> dict[str, str]:
     out: dict[str, str] = {}
     headers = list(profile.headers)
-    if profile.kind == "max-oauth":
+    if profile.kind == "claude-login":
+        pass  # every credential variable stays unset: the login in CLAUDE_CONFIG_DIR is used
+    elif profile.kind == "max-oauth":
         _put(out, "CLAUDE_CODE_OAUTH_TOKEN", creds.secret)
     elif profile.kind == "api-key":
         _put(out, "ANTHROPIC_API_KEY", creds.secret)
@@ -245,6 +268,9 @@ def _profile_variables(profile: Profile, creds: Credentials) -> dict[str, str]:
         _put(out, var, getattr(profile, key))
     if headers:
         out["ANTHROPIC_CUSTOM_HEADERS"] = "\n".join(headers)
+    _put(out, "CLAUDE_CONFIG_DIR", profile.config_dir)
+    if profile.scrub_subprocess_env:
+        out["CLAUDE_CODE_SUBPROCESS_ENV_SCRUB"] = "1"
     out.update(profile.env)
     return out
 

@@ -12,7 +12,9 @@ import sys
 import typer
 
 from ccgate import __version__
+from ccgate.cli import exec_ as exec_cli
 from ccgate.cli import profile as profile_cli
+from ccgate.cli import sealed as sealed_cli
 from ccgate.cli import shellcmds
 from ccgate.errors import CcgateError
 
@@ -43,6 +45,8 @@ def _root(
 
 
 profile_cli.register(app)
+exec_cli.register(app)
+sealed_cli.register(app)
 shellcmds.register(app)
 
 

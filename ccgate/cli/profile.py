@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import typer
 
+from ccgate import paths
 from ccgate.cli._common import active_profile, load, print_json, read_secret, store_for, warn
 from ccgate.config import Config
 from ccgate.errors import ProfileNotFound, UsageError
@@ -51,6 +53,17 @@ InsecureOpt = typer.Option(
     "--insecure-storage",
     help="Store secrets in a 0600 plaintext file instead of the OS keyring (for machines without one).",
 )
+ConfigDirOpt = typer.Option(
+    None, "--config-dir", help="Claude Code config dir for this profile (CLAUDE_CONFIG_DIR): one login per dir."
+)
+OwnConfigDirOpt = typer.Option(
+    False, "--own-config-dir", help="Let ccgate create a private config dir for this profile under its data dir."
+)
+ScrubOpt = typer.Option(
+    None,
+    "--scrub-subprocess-env/--no-scrub-subprocess-env",
+    help="Export CLAUDE_CODE_SUBPROCESS_ENV_SCRUB=1: Claude Code hides credentials from the commands it runs.",
+)
 InjectOpt = typer.Option(
     None,
     "--inject-credential/--no-inject-credential",
@@ -75,7 +88,20 @@ def _apply_settings(
     env: list[str] | None,
     via_max: str | None,
     inject: bool | None,
+    config_dir: str | None = None,
+    own_config_dir: bool = False,
+    scrub: bool | None = None,
 ) -> None:
+    if config_dir is not None:
+        profile.config_dir = str(Path(config_dir).expanduser().resolve()) if config_dir else None
+        profile.own_config_dir = False
+    if own_config_dir:
+        if config_dir:
+            raise UsageError("choose one of --config-dir and --own-config-dir")
+        path = paths.own_config_dir(profile.name)
+        profile.config_dir, profile.own_config_dir = str(path), True
+    if scrub is not None:
+        profile.scrub_subprocess_env = scrub
     if base_url is not None:
         profile.base_url = validate_url(base_url) if base_url else None
     for key, value in (
@@ -140,10 +166,16 @@ def add(
     env: list[str] | None = EnvOpt,
     via_max: str | None = ViaMaxOpt,
     inject: bool | None = InjectOpt,
+    config_dir: str | None = ConfigDirOpt,
+    own_config_dir: bool = OwnConfigDirOpt,
+    scrub: bool | None = ScrubOpt,
     secret_stdin: bool = StdinOpt,
     insecure_storage: bool = InsecureOpt,
 ) -> None:
-    """Add a profile; the secret comes from a hidden prompt or --secret-stdin."""
+    """Add a profile; the secret comes from a hidden prompt or --secret-stdin.
+
+    A claude-login profile has no secret: run `ccgate exec NAME -- claude` once and /login there.
+    """
     config = load()
     validate_name(name)
     if name in config.profiles:
@@ -152,11 +184,15 @@ def add(
     _apply_settings(
         profile, base_url=base_url, model=model, opus_model=opus_model, sonnet_model=sonnet_model,
         haiku_model=haiku_model, header=header, env=env, via_max=via_max, inject=inject,
+        config_dir=config_dir, own_config_dir=own_config_dir, scrub=scrub,
     )
     _check(config, profile)
-    secret = read_secret(secret_stdin, f"{profile.kind} secret for {name}")
-    _opt_into_file_store(config, insecure_storage)
-    _store_secret(config, profile, secret)
+    if profile.needs_secret:
+        secret = read_secret(secret_stdin, f"{profile.kind} secret for {name}")
+        _opt_into_file_store(config, insecure_storage)
+        _store_secret(config, profile, secret)
+    if profile.own_config_dir and profile.config_dir:
+        paths.ensure_private_dir(Path(profile.config_dir))
     config.profiles[name] = profile.to_table()
     try:
         config.save()
@@ -181,6 +217,9 @@ def edit(
     ),
     via_max: str | None = ViaMaxOpt,
     inject: bool | None = InjectOpt,
+    config_dir: str | None = ConfigDirOpt,
+    own_config_dir: bool = OwnConfigDirOpt,
+    scrub: bool | None = ScrubOpt,
     secret: bool = typer.Option(False, "--secret", help="Replace the secret (hidden prompt)."),
     secret_stdin: bool = StdinOpt,
     insecure_storage: bool = InsecureOpt,
@@ -193,9 +232,14 @@ def edit(
     _apply_settings(
         profile, base_url=base_url, model=model, opus_model=opus_model, sonnet_model=sonnet_model,
         haiku_model=haiku_model, header=header, env=env, via_max=via_max, inject=inject,
+        config_dir=config_dir, own_config_dir=own_config_dir, scrub=scrub,
     )
     _check(config, profile)
+    if profile.own_config_dir and profile.config_dir:
+        paths.ensure_private_dir(Path(profile.config_dir))
     _opt_into_file_store(config, insecure_storage)
+    if (secret or secret_stdin) and not profile.needs_secret:
+        raise UsageError(f"a {profile.kind} profile has no secret of ccgate's")
     if secret or secret_stdin:
         _store_secret(config, profile, read_secret(secret_stdin, f"new {profile.kind} secret for {name}"))
     config.profiles[name] = profile.to_table()
@@ -216,7 +260,16 @@ def _describe(config: Config, profile: Profile, stored: bool | None, active: str
         "env": sorted(profile.env),
         "via_max": profile.via_max,
         "inject_credential": profile.inject_credential,
+        "config_dir": profile.config_dir,
+        "logged_in": _logged_in(profile),
+        "scrub_subprocess_env": profile.scrub_subprocess_env,
     }
+
+
+def _logged_in(profile: Profile) -> bool | None:
+    """Whether the profile's config dir holds a Claude Code login: the file exists; never read."""
+    login = profile.login_file()
+    return login.is_file() if login else None
 
 
 def _secret_state(config: Config, profile: Profile) -> bool | None:
@@ -241,11 +294,12 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Machine-readable 
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for col in ("", "name", "kind", "base URL", "secret"):
+    for col in ("", "name", "kind", "base URL", "secret", "login"):
         table.add_column(col)
     for r in rows:
         secret = {True: "✓", False: "✗ missing", None: "-"}[r["secret_stored"]]
-        table.add_row("*" if r["active"] else "", r["name"], r["kind"], r["base_url"] or "-", secret)
+        login = {True: "✓", False: "✗ none yet", None: "-"}[r["logged_in"]]
+        table.add_row("*" if r["active"] else "", r["name"], r["kind"], r["base_url"] or "-", secret, login)
     Console().print(table)
 
 
@@ -277,19 +331,33 @@ def show(
 
 
 @profile_app.command("rm", epilog="Example: ccgate profile rm old-key")
-def rm(name: str = typer.Argument(..., help="Profile to delete, with its stored secret.")) -> None:
-    """Delete a profile and its keyring entry."""
+def rm(
+    name: str = typer.Argument(..., help="Profile to delete, with its stored secret."),
+    delete_config_dir: bool = typer.Option(
+        False, "--delete-config-dir", help="Also delete its Claude Code config dir (and the login in it)."
+    ),
+) -> None:
+    """Delete a profile and its keyring entry; its Claude Code config dir stays unless asked."""
     config = load()
-    get_profile(config, name)
+    profile = get_profile(config, name)
     riders = [p.name for p in all_profiles(config) if p.via_max == name]
     if riders:
         raise UsageError(f"profiles {', '.join(riders)} ride on {name!r} (--via-max); change them first")
-    store_for(config).delete(name)
+    if profile.needs_secret:
+        store_for(config).delete(name)
     del config.profiles[name]
     if config.settings.default_profile == name:
         config.set_setting("default_profile", None)
     config.save()
     print(f"removed profile {name!r}")
+    if profile.config_dir and Path(profile.config_dir).exists():
+        if delete_config_dir:
+            import shutil
+
+            shutil.rmtree(profile.config_dir)
+            print(f"deleted config dir {profile.config_dir}")
+        else:
+            print(f"kept config dir {profile.config_dir} (--delete-config-dir removes it)")
 
 
 @profile_app.command("rename", epilog="Example: ccgate profile rename max max-work")

@@ -15,6 +15,7 @@ from ccgate.cli._common import load, store_for, warn
 from ccgate.config import Config
 from ccgate.profiles import (
     PROFILE_VAR,
+    SEALED_VAR,
     clearing_environment,
     conflicts,
     environment,
@@ -23,6 +24,12 @@ from ccgate.profiles import (
 )
 from ccgate.shell import SHELLS, detect, init_script, normalize, render
 
+GateOpt = typer.Option(False, "--gate", help="Route through the local forwarder (ccgate serve).")
+SealedOpt = typer.Option(
+    False,
+    "--sealed",
+    help="Export a local handle instead of the secret; only the forwarder can use it (implies --gate).",
+)
 ShellOpt = typer.Option(
     None, "--shell", help=f"One of {', '.join(SHELLS)}; detected from the parent process if omitted."
 )
@@ -40,20 +47,42 @@ def gate_url(config: Config, profile: str) -> str:
 def use(
     name: str = typer.Argument(..., help="Profile to switch to."),
     shell: str | None = ShellOpt,
-    gate: bool = typer.Option(False, "--gate", help="Route through the local forwarder (ccgate serve)."),
+    gate: bool = GateOpt,
+    sealed: bool = SealedOpt,
 ) -> None:
     """Print shell code that switches Claude Code to profile NAME: eval "$(ccgate use NAME)"."""
     config = load()
-    profile = get_profile(config, name)
-    creds = load_credentials(config, profile, store_for(config))
-    changes = environment(
-        profile, creds, current=os.environ, gate_url=gate_url(config, name) if gate else None
-    )
+    changes = profile_changes(config, name, gate=gate, sealed=sealed, purpose="use")
     sys.stdout.write(render(normalize(shell) if shell else detect(), changes))
 
 
+def profile_changes(config: Config, name: str, *, gate: bool, sealed: bool, purpose: str
+                    ) -> dict[str, str | None]:
+    """What `use` and `exec` apply: the profile's variables, sealed or not, routed or not."""
+    profile = get_profile(config, name)
+    sealed_id = None
+    if sealed:
+        from ccgate import sealed as sealing
+
+        with sealing.opened() as conn:
+            sealed_id, creds = sealing.sealed_credentials(conn, profile, purpose)
+    else:
+        creds = load_credentials(config, profile, store_for(config))
+    url = gate_url(config, name) if gate or sealed else None
+    return environment(profile, creds, current=os.environ, gate_url=url, sealed_id=sealed_id)
+
+
 def off(shell: str | None = ShellOpt) -> None:
-    """Print shell code that unsets everything ccgate manages: eval "$(ccgate off)"."""
+    """Print shell code that unsets everything ccgate manages: eval "$(ccgate off)".
+
+    A sealed handle this shell holds is revoked.
+    """
+    handle_id = os.environ.get(SEALED_VAR)
+    if handle_id:
+        from ccgate import sealed as sealing
+
+        with sealing.opened() as conn:
+            sealing.revoke(conn, handle_id)
     sys.stdout.write(render(normalize(shell) if shell else detect(), clearing_environment(os.environ)))
 
 

@@ -1,0 +1,160 @@
+"""Sealed credentials: local handles that stand in for a profile's secret.
+
+`ccgate use NAME --sealed` exports a handle instead of the secret; only the forwarder turns
+it back into the secret, and only for the profile it was minted for. Handles are random
+(192 bits), shaped like the credential they stand for so Claude Code treats them the same
+way, and stored only as SHA-256 hashes in `sealed.db` (state dir, 0600).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ccgate import paths
+from ccgate.errors import UsageError
+from ccgate.profiles import Credentials, Profile
+
+MARK = "ccgate-sealed-"
+# The kind's usual prefix first: Claude Code sends any CLAUDE_CODE_OAUTH_TOKEN value as an
+# OAuth Bearer with the oauth beta, and tools that sniff prefixes see what they expect.
+KIND_PREFIX = {"max-oauth": "sk-ant-oat01-", "api-key": "sk-ant-api03-", "litellm-key": "sk-"}
+Status = Literal["ok", "unknown", "revoked", "expired", "wrong_profile"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS handles (
+    id TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    purpose TEXT NOT NULL,
+    created REAL NOT NULL,
+    last_used REAL,
+    revoked REAL
+)
+"""
+
+
+@dataclass(slots=True, frozen=True)
+class Handle:
+    id: str
+    profile: str
+    purpose: str
+    created: float
+    last_used: float | None
+    revoked: float | None
+
+    def expired(self, ttl_s: float, now: float) -> bool:
+        return now - (self.last_used or self.created) > ttl_s
+
+
+def db_path() -> Path:
+    return paths.state_dir() / "sealed.db"
+
+
+def connect(path: Path | None = None) -> sqlite3.Connection:
+    path = path or db_path()
+    paths.ensure_private_dir(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+    conn.execute(_SCHEMA)
+    return conn
+
+
+@contextmanager
+def opened(path: Path | None = None) -> Iterator[sqlite3.Connection]:
+    conn = connect(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def looks_sealed(value: str) -> bool:
+    """A cheap test the forwarder runs on every credential header value."""
+    return MARK in value
+
+
+def hash_handle(handle: str) -> str:
+    return hashlib.sha256(handle.encode()).hexdigest()
+
+
+def mint(conn: sqlite3.Connection, profile: str, kind: str, purpose: str) -> tuple[str, str]:
+    """A new handle for `profile`: (id, handle). Only its hash is stored."""
+    handle_id = secrets.token_hex(4)
+    handle = f"{KIND_PREFIX.get(kind, 'sk-')}{MARK}{handle_id}-{secrets.token_urlsafe(24)}"
+    conn.execute(
+        "INSERT INTO handles (id, profile, hash, purpose, created) VALUES (?, ?, ?, ?, ?)",
+        (handle_id, profile, hash_handle(handle), purpose, time.time()),
+    )
+    return handle_id, handle
+
+
+def _row(row: tuple) -> Handle:  # type: ignore[type-arg]
+    return Handle(*row)
+
+
+_COLUMNS = "id, profile, purpose, created, last_used, revoked"
+
+
+def check(conn: sqlite3.Connection, handle: str, profile: str, ttl_s: float, now: float | None = None
+          ) -> tuple[Status, Handle | None]:
+    """Whether `handle` may stand for `profile`'s secret on this request."""
+    now = time.time() if now is None else now
+    row = conn.execute(f"SELECT {_COLUMNS} FROM handles WHERE hash = ?", (hash_handle(handle),)).fetchone()
+    if row is None:
+        return "unknown", None
+    found = _row(row)
+    if found.revoked is not None:
+        return "revoked", found
+    if found.expired(ttl_s, now):
+        return "expired", found
+    if found.profile != profile:
+        return "wrong_profile", found
+    return "ok", found
+
+
+def touch(conn: sqlite3.Connection, handle_id: str, now: float | None = None) -> None:
+    conn.execute("UPDATE handles SET last_used = ? WHERE id = ?", (time.time() if now is None else now, handle_id))
+
+
+def revoke(conn: sqlite3.Connection, handle_id: str) -> bool:
+    cur = conn.execute("UPDATE handles SET revoked = ? WHERE id = ? AND revoked IS NULL", (time.time(), handle_id))
+    return cur.rowcount > 0
+
+
+def revoke_all(conn: sqlite3.Connection) -> int:
+    return conn.execute("UPDATE handles SET revoked = ? WHERE revoked IS NULL", (time.time(),)).rowcount
+
+
+def active(conn: sqlite3.Connection, ttl_s: float, now: float | None = None) -> list[Handle]:
+    now = time.time() if now is None else now
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM handles WHERE revoked IS NULL ORDER BY created").fetchall()
+    return [h for h in map(_row, rows) if not h.expired(ttl_s, now)]
+
+
+def prune(conn: sqlite3.Connection, ttl_s: float, now: float | None = None) -> None:
+    """Forget revoked and expired handles after a grace period (their hashes are useless)."""
+    now = time.time() if now is None else now
+    conn.execute(
+        "DELETE FROM handles WHERE revoked < ? OR COALESCE(last_used, created) < ?",
+        (now - 86400, now - ttl_s - 86400),
+    )
+
+
+def sealed_credentials(conn: sqlite3.Connection, profile: Profile, purpose: str) -> tuple[str, Credentials]:
+    """Mint a handle for `profile` and the Credentials that export it in place of the secret."""
+    if not profile.needs_secret:
+        raise UsageError(f"profile {profile.name!r} ({profile.kind}) has no secret of ccgate's to seal")
+    handle_id, handle = mint(conn, profile.name, profile.kind, purpose)
+    # One handle covers both secrets of a litellm-key profile riding on Max: the forwarder
+    # knows which one to put back from the header the handle arrives in.
+    return handle_id, Credentials(secret=handle, max_token=handle if profile.via_max else None)
