@@ -12,11 +12,16 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from ccgate.errors import UsageError
 
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+# Signals relayed to the command when ccgate alone received them (`kill <ccgate pid>`).
+RELAYED = {signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2}
+# A signal sent to the whole process group (killpg, a closing terminal) reaches the command by
+# itself; it is relayed only if the command is still running this long after ccgate got it.
+RELAY_GRACE_S = 1.0
 
 
 def child_environment(base: Mapping[str, str], changes: Mapping[str, str | None]) -> dict[str, str]:
@@ -49,21 +54,40 @@ def replace_process(argv: Sequence[str], env: Mapping[str, str]) -> None:
 
 
 def run_and_wait(argv: Sequence[str], env: Mapping[str, str], cleanup: Callable[[], None]) -> int:
-    """Run the command as a child, forward signals to it, run `cleanup` when it ends."""
+    """Run the command as a child in ccgate's process group, relay signals, clean up after it.
+
+    Terminal signals (Ctrl-C, Ctrl-\\) reach the command from the terminal; ccgate ignores them
+    rather than relaying a second copy (a second Ctrl-C quits Claude Code).
+    """
     argv = resolve(argv, env)
-    proc = subprocess.Popen(argv, env=dict(env))
-    previous = {sig: signal.signal(sig, lambda s, _f: _forward(proc, s)) for sig in FORWARDED_SIGNALS}
+    watched = RELAYED | {signal.SIGCHLD}
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     try:
-        code = proc.wait()
+        proc = subprocess.Popen(argv, env=dict(env), preexec_fn=lambda: signal.pthread_sigmask(
+            signal.SIG_SETMASK, old_mask))
+        ignored = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
+        try:
+            code = _wait_relaying(proc, watched)
+        finally:
+            for sig, handler in ignored.items():
+                signal.signal(sig, handler)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         cleanup()
     return 128 - code if code < 0 else code
 
 
-def _forward(proc: subprocess.Popen[bytes], sig: int) -> None:
-    # A signal sent to the whole process group reaches the child directly as well; forwarding
-    # it again is harmless for the signals listed (the child handles or dies on the first).
-    if proc.poll() is None:
-        proc.send_signal(sig)
+def _wait_relaying(proc: subprocess.Popen[bytes], watched: set[signal.Signals]) -> int:
+    pending: list[tuple[int, float]] = []
+    while proc.poll() is None:
+        if pending:
+            remaining = pending[0][1] + RELAY_GRACE_S - time.monotonic()
+            info = signal.sigtimedwait(watched, max(remaining, 0)) if remaining > 0 else None
+        else:
+            info = signal.sigwaitinfo(watched)
+        if info is not None and info.si_signo != signal.SIGCHLD:
+            pending.append((info.si_signo, time.monotonic()))
+        now = time.monotonic()
+        while pending and now - pending[0][1] >= RELAY_GRACE_S and proc.poll() is None:
+            proc.send_signal(pending.pop(0)[0])
+    return proc.wait()

@@ -17,9 +17,9 @@ try:
     main()
 except SystemExit:
     pass
-heavy = sorted({m.split(".")[0] for m in sys.modules} & set(%r))
+heavy = sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY))
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
-""" % (HEAVY,)
+""".replace("HEAVY", repr(HEAVY))
 
 
 def test_use_imports_nothing_heavy(ccgate: Runner) -> None:

@@ -1,0 +1,89 @@
+"""Sealed handles on the shell side: minted, exported instead of the secret, stored as hashes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from ccgate import sealed
+from tests.conftest import Runner
+
+SECRETS = {"max": ("max-oauth", "sk-ant-oat01-" + "M" * 40), "key": ("api-key", "sk-ant-api03-" + "K" * 40),
+           "lite": ("litellm-key", "sk-litellm-" + "L" * 30)}
+ENV_VAR = {"max": "CLAUDE_CODE_OAUTH_TOKEN", "key": "ANTHROPIC_API_KEY", "lite": "ANTHROPIC_AUTH_TOKEN"}
+
+
+@pytest.fixture
+def profiles(ccgate: Runner) -> None:
+    for name, (kind, secret) in SECRETS.items():
+        extra = ["--base-url", "http://127.0.0.1:9/lite"] if kind == "litellm-key" else []
+        ccgate("profile", "add", name, "--kind", kind, "--secret-stdin", *extra, input=secret)
+
+
+def _exports(out: str) -> dict[str, str]:
+    pairs = (line.removeprefix("export ").split("=", 1) for line in out.splitlines() if line.startswith("export "))
+    return {k: v.strip("'") for k, v in pairs}
+
+
+@pytest.mark.parametrize("name", sorted(SECRETS))
+def test_use_sealed_exports_a_handle_not_the_secret(profiles: None, ccgate: Runner, name: str,
+                                                     ccgate_dirs: Path) -> None:
+    out = ccgate("use", name, "--sealed", "--shell", "bash").stdout
+    assert SECRETS[name][1] not in out
+    exported = _exports(out)
+    handle = exported[ENV_VAR[name]]
+    assert sealed.looks_sealed(handle) and handle.startswith(sealed.KIND_PREFIX[SECRETS[name][0]])
+    assert exported["ANTHROPIC_BASE_URL"].endswith(f"/p/{name}")  # --sealed implies --gate
+    for path in ccgate_dirs.rglob("*"):
+        if path.is_file():
+            assert handle.encode() not in path.read_bytes(), path
+    with sealed.opened() as conn:
+        status, found = sealed.check(conn, handle, name, ttl_s=86400)
+    assert status == "ok" and found is not None and found.id == exported["CCGATE_SEALED"]
+
+
+def test_exec_sealed_environ_holds_no_secret(profiles: None, ccgate: Runner) -> None:
+    dump = "import os; print(open(f'/proc/{os.getpid()}/environ', 'rb').read().decode(errors='replace'))"
+    environ = ccgate("exec", "max", "--sealed", "--", sys.executable, "-c", dump).stdout
+    assert SECRETS["max"][1] not in environ and "ccgate-sealed-" in environ
+
+
+def test_off_revokes_the_shells_handle(profiles: None, ccgate: Runner) -> None:
+    exported = _exports(ccgate("use", "key", "--sealed", "--shell", "bash").stdout)
+    ccgate("off", "--shell", "bash", env={"CCGATE_SEALED": exported["CCGATE_SEALED"]})
+    with sealed.opened() as conn:
+        assert sealed.check(conn, exported["ANTHROPIC_API_KEY"], "key", ttl_s=86400)[0] == "revoked"
+
+
+def test_list_and_revoke(profiles: None, ccgate: Runner) -> None:
+    ids = [_exports(ccgate("use", n, "--sealed", "--shell", "bash").stdout)["CCGATE_SEALED"] for n in ("max", "key")]
+    listed = json.loads(ccgate("sealed", "list", "--json").stdout)
+    assert [h["id"] for h in listed] == ids and all("handle" not in h for h in listed)
+    ccgate("sealed", "revoke", ids[0])
+    assert [h["id"] for h in json.loads(ccgate("sealed", "list", "--json").stdout)] == ids[1:]
+    assert ccgate("sealed", "revoke", ids[0], check=False).returncode == 1
+    ccgate("sealed", "revoke", "--all")
+    assert json.loads(ccgate("sealed", "list", "--json").stdout) == []
+
+
+def test_handles_expire_when_unused(profiles: None, ccgate: Runner) -> None:
+    exported = _exports(ccgate("use", "max", "--sealed", "--shell", "bash").stdout)
+    handle = exported["CLAUDE_CODE_OAUTH_TOKEN"]
+    with sealed.opened() as conn:
+        status, found = sealed.check(conn, handle, "max", ttl_s=86400)
+        assert status == "ok" and found is not None
+        later = found.created + 2 * 86400
+        assert sealed.check(conn, handle, "max", ttl_s=86400, now=later)[0] == "expired"
+        sealed.touch(conn, found.id, now=later - 3600)
+        assert sealed.check(conn, handle, "max", ttl_s=86400, now=later)[0] == "ok"
+        assert sealed.check(conn, handle, "key", ttl_s=86400, now=later)[0] == "wrong_profile"
+        assert sealed.check(conn, handle + "x", "max", ttl_s=86400)[0] == "unknown"
+
+
+def test_claude_login_cannot_be_sealed(ccgate: Runner) -> None:
+    ccgate("profile", "add", "w", "--kind", "claude-login", "--own-config-dir")
+    proc = ccgate("use", "w", "--sealed", check=False)
+    assert proc.returncode == 1 and "no secret of ccgate's to seal" in proc.stderr
