@@ -17,9 +17,9 @@ try:
     main()
 except SystemExit:
     pass
-heavy = sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY))
+heavy = sorted({m.split(".")[0] for m in sys.modules} & set(@MODULES@))
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
-""".replace("HEAVY", repr(HEAVY))
+""".replace("@MODULES@", repr(HEAVY))
 
 
 def test_use_imports_nothing_heavy(ccgate: Runner) -> None:
