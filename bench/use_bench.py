@@ -1,10 +1,12 @@
-"""How fast `ccgate use NAME` is against the floor `python -c "import typer, keyring; keyring.get_keyring()"`.
+"""How fast `ccgate use NAME` (and `use --sealed`, `exec NAME -- true`) is against the floor `python -c "import typer, keyring; keyring.get_keyring()"`.
 
     python bench/use_bench.py [--runs N]
 
 With gnome-keyring and dbus installed, the benchmark runs itself inside a fresh D-Bus session
 with an unlocked Secret Service, so both sides resolve the real SecretService backend (the
 case that costs most). Otherwise it uses the 0600 file store and says so. Target: ratio ≤ 1.3.
+Sealed `use` mints handles as it goes; `ccgate sealed revoke --all` in the temp state dir is
+not needed: the whole temp tree is removed at the end.
 """
 
 from __future__ import annotations
@@ -60,7 +62,10 @@ def main() -> None:
     floor = summary(time_command(FLOOR, env, args.runs))
     rows.append(["floor: import typer, keyring; get_keyring()", f"{floor[0]*1000:.0f}", f"{floor[1]*1000:.0f}", "1.00"])
     for label, extra in (("ccgate use max", ["use", "max", "--shell", "bash"]),
-                         ("ccgate use max --gate", ["use", "max", "--gate", "--shell", "bash"])):
+                         ("ccgate use max --gate", ["use", "max", "--gate", "--shell", "bash"]),
+                         ("ccgate use max --sealed", ["use", "max", "--sealed", "--shell", "bash"]),
+                         ("ccgate exec max -- true", ["exec", "max", "--", "true"]),
+                         ("ccgate exec max --sealed -- true", ["exec", "max", "--sealed", "--", "true"])):
         t = summary(time_command([*ccgate, *extra], env, args.runs))
         rows.append([label, f"{t[0]*1000:.0f}", f"{t[1]*1000:.0f}", f"{t[1] / floor[1]:.2f}"])
     print(f"secret store: {store}; {args.runs} runs each; times in ms")
