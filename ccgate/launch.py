@@ -63,8 +63,9 @@ def run_and_wait(argv: Sequence[str], env: Mapping[str, str], cleanup: Callable[
     watched = RELAYED | {signal.SIGCHLD}
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     try:
-        proc = subprocess.Popen(argv, env=dict(env), preexec_fn=lambda: signal.pthread_sigmask(
-            signal.SIG_SETMASK, old_mask))
+        proc = subprocess.Popen(
+            argv, env=dict(env), preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        )
         ignored = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
         try:
             code = _wait_relaying(proc, watched)

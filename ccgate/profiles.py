@@ -113,9 +113,7 @@ class Profile:
 
 def validate_name(name: str) -> str:
     if not NAME_RE.fullmatch(name) or set(name) == {"."}:
-        raise UsageError(
-            f"invalid profile name {name!r}: use 1-64 lowercase letters, digits, '.', '_' or '-'"
-        )
+        raise UsageError(f"invalid profile name {name!r}: use 1-64 lowercase letters, digits, '.', '_' or '-'")
     return name
 
 
@@ -171,10 +169,9 @@ def profile_from_table(name: str, table: Mapping[str, Any], source: str = "confi
     profile.headers = list(headers)
     env = table.get("env", {})
     if not isinstance(env, Mapping) or not all(
-        isinstance(k, str) and ENV_NAME_RE.fullmatch(k) and isinstance(v, str)
-        for k, v in env.items()
+        isinstance(k, str) and ENV_NAME_RE.fullmatch(k) and isinstance(v, str) for k, v in env.items()
     ):
-        raise bad("env must be a table of NAME = \"value\" strings")
+        raise bad('env must be a table of NAME = "value" strings')
     profile.env = dict(env)
     for flag in ("inject_credential", "own_config_dir", "scrub_subprocess_env"):
         value = table.get(flag, False)
@@ -363,7 +360,5 @@ def load_credentials(config: Config, profile: Profile, store: _SecretReader) -> 
 def _required_secret(store: _SecretReader, name: str) -> str:
     secret = store.get(name)
     if not secret:
-        raise UsageError(
-            f"profile {name!r} has no stored secret; set one with `ccgate profile edit {name} --secret`"
-        )
+        raise UsageError(f"profile {name!r} has no stored secret; set one with `ccgate profile edit {name} --secret`")
     return secret

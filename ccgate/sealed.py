@@ -105,8 +105,9 @@ def _row(row: tuple) -> Handle:  # type: ignore[type-arg]
 _COLUMNS = "id, profile, purpose, created, last_used, revoked"
 
 
-def check(conn: sqlite3.Connection, handle: str, profile: str, ttl_s: float, now: float | None = None
-          ) -> tuple[Status, Handle | None]:
+def check(
+    conn: sqlite3.Connection, handle: str, profile: str, ttl_s: float, now: float | None = None
+) -> tuple[Status, Handle | None]:
     """Whether `handle` may stand for `profile`'s secret on this request."""
     now = time.time() if now is None else now
     row = conn.execute(f"SELECT {_COLUMNS} FROM handles WHERE hash = ?", (hash_handle(handle),)).fetchone()

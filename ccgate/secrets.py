@@ -100,8 +100,7 @@ class KeyringStore:
             ) from None
         except Exception as exc:  # a broken D-Bus or backend raises anything
             raise SecretStoreError(
-                f"keyring could not {what} the secret: {type(exc).__name__}"
-                "; see `ccgate doctor`"
+                f"keyring could not {what} the secret: {type(exc).__name__}; see `ccgate doctor`"
             ) from None
 
 
@@ -187,8 +186,7 @@ class FileStore:
             return {}
         if st.st_mode & 0o077:
             raise SecretStoreError(
-                f"{self.path} is readable by others (mode {st.st_mode & 0o777:o}); "
-                f"run `chmod 600 {self.path}`"
+                f"{self.path} is readable by others (mode {st.st_mode & 0o777:o}); run `chmod 600 {self.path}`"
             )
         try:
             data = tomllib.loads(self.path.read_text("utf-8"))

@@ -30,6 +30,7 @@ def _check_name(name: str) -> str:
 
 # --- POSIX shells (bash, zsh) ---------------------------------------------------------
 
+
 def posix_quote(value: str) -> str:
     """Single quotes keep every byte literal; $'…' only when control characters need escapes."""
     if not _CONTROL.search(value):
@@ -69,6 +70,7 @@ def render_sh(changes: Changes) -> str:
 
 
 # --- fish ---------------------------------------------------------------------------------
+
 
 def fish_quote(value: str) -> str:
     """fish single quotes know only \\' and \\\\; control characters go outside the quotes."""
@@ -179,6 +181,7 @@ def _parent_process_name() -> str:
 
 
 # --- `ccgate init SHELL`: a function so that `ccgate use NAME` needs no eval ----------------
+
 
 def init_script(shell: str, command: list[str]) -> str:
     """direnv/pyenv style: the function evals the output of the subcommands that change the

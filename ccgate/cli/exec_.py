@@ -44,4 +44,3 @@ def register(app: typer.Typer) -> None:
         "exec",
         epilog="Example: ccgate exec work -- claude -p 'hi'    (no command: a shell for that profile)",
     )(exec_)
-

@@ -12,10 +12,16 @@ import sys
 import typer
 
 from ccgate import __version__
+from ccgate.cli import doctor as doctor_cli
 from ccgate.cli import exec_ as exec_cli
+from ccgate.cli import log as log_cli
 from ccgate.cli import profile as profile_cli
 from ccgate.cli import sealed as sealed_cli
+from ccgate.cli import serve as serve_cli
+from ccgate.cli import service as service_cli
 from ccgate.cli import shellcmds
+from ccgate.cli import stats as stats_cli
+from ccgate.cli import ui as ui_cli
 from ccgate.errors import CcgateError
 
 app = typer.Typer(
@@ -48,6 +54,12 @@ profile_cli.register(app)
 exec_cli.register(app)
 sealed_cli.register(app)
 shellcmds.register(app)
+serve_cli.register(app)
+log_cli.register(app)
+stats_cli.register(app)
+doctor_cli.register(app)
+service_cli.register(app)
+ui_cli.register(app)
 
 
 def main() -> None:

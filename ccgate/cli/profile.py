@@ -34,9 +34,7 @@ profile_app = typer.Typer(
     no_args_is_help=True,
 )
 
-EXAMPLE_ADD = (
-    "Example: claude setup-token | ccgate profile add max --kind max-oauth --secret-stdin"
-)
+EXAMPLE_ADD = "Example: claude setup-token | ccgate profile add max --kind max-oauth --secret-stdin"
 
 KindOpt = typer.Option(None, "--kind", help=f"One of: {', '.join(KINDS)}.")
 BaseUrlOpt = typer.Option(None, "--base-url", help="Upstream URL (required for litellm-key).")
@@ -182,9 +180,19 @@ def add(
         raise UsageError(f"profile {name!r} exists; change it with `ccgate profile edit {name}`")
     profile = Profile(name=name, kind=validate_kind(kind))
     _apply_settings(
-        profile, base_url=base_url, model=model, opus_model=opus_model, sonnet_model=sonnet_model,
-        haiku_model=haiku_model, header=header, env=env, via_max=via_max, inject=inject,
-        config_dir=config_dir, own_config_dir=own_config_dir, scrub=scrub,
+        profile,
+        base_url=base_url,
+        model=model,
+        opus_model=opus_model,
+        sonnet_model=sonnet_model,
+        haiku_model=haiku_model,
+        header=header,
+        env=env,
+        via_max=via_max,
+        inject=inject,
+        config_dir=config_dir,
+        own_config_dir=own_config_dir,
+        scrub=scrub,
     )
     _check(config, profile)
     if profile.needs_secret:
@@ -199,7 +207,7 @@ def add(
     except OSError as exc:
         store_for(config).delete(name)
         raise UsageError(f"cannot write {config.path}: {exc.strerror}") from None
-    print(f"added profile {name!r} ({profile.kind}); switch with: eval \"$(ccgate use {name})\"")
+    print(f'added profile {name!r} ({profile.kind}); switch with: eval "$(ccgate use {name})"')
 
 
 @profile_app.command("edit", epilog="Example: ccgate profile edit max --opus-model 'claude-opus-4-8[1m]'")
@@ -212,9 +220,7 @@ def edit(
     haiku_model: str | None = HaikuOpt,
     header: list[str] | None = HeaderOpt,
     clear_headers: bool = typer.Option(False, "--clear-headers", help="Remove all custom headers."),
-    env: list[str] | None = typer.Option(
-        None, "--env", help="Set KEY=VALUE, or remove with KEY= (repeatable)."
-    ),
+    env: list[str] | None = typer.Option(None, "--env", help="Set KEY=VALUE, or remove with KEY= (repeatable)."),
     via_max: str | None = ViaMaxOpt,
     inject: bool | None = InjectOpt,
     config_dir: str | None = ConfigDirOpt,
@@ -230,9 +236,19 @@ def edit(
     if clear_headers:
         profile.headers = []
     _apply_settings(
-        profile, base_url=base_url, model=model, opus_model=opus_model, sonnet_model=sonnet_model,
-        haiku_model=haiku_model, header=header, env=env, via_max=via_max, inject=inject,
-        config_dir=config_dir, own_config_dir=own_config_dir, scrub=scrub,
+        profile,
+        base_url=base_url,
+        model=model,
+        opus_model=opus_model,
+        sonnet_model=sonnet_model,
+        haiku_model=haiku_model,
+        header=header,
+        env=env,
+        via_max=via_max,
+        inject=inject,
+        config_dir=config_dir,
+        own_config_dir=own_config_dir,
+        scrub=scrub,
     )
     _check(config, profile)
     if profile.own_config_dir and profile.config_dir:
@@ -392,9 +408,7 @@ def rename(
     print(f"renamed profile {old!r} to {new!r}")
 
 
-@profile_app.command(
-    "import", epilog="Example: ccgate profile import work  (with ANTHROPIC_API_KEY set)"
-)
+@profile_app.command("import", epilog="Example: ccgate profile import work  (with ANTHROPIC_API_KEY set)")
 def import_(
     name: str = typer.Argument(..., help="Name for the new profile."),
     kind: str | None = KindOpt,

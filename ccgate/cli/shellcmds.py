@@ -56,8 +56,7 @@ def use(
     sys.stdout.write(render(normalize(shell) if shell else detect(), changes))
 
 
-def profile_changes(config: Config, name: str, *, gate: bool, sealed: bool, purpose: str
-                    ) -> dict[str, str | None]:
+def profile_changes(config: Config, name: str, *, gate: bool, sealed: bool, purpose: str) -> dict[str, str | None]:
     """What `use` and `exec` apply: the profile's variables, sealed or not, routed or not."""
     profile = get_profile(config, name)
     sealed_id = None
@@ -125,7 +124,5 @@ def register(app: typer.Typer) -> None:
     app.command(epilog='Example: eval "$(ccgate use max)"   (fish: ccgate use max | source)')(use)
     app.command(epilog='Example: eval "$(ccgate off)"')(off)
     app.command(epilog="Example: ccgate current")(current)
-    app.command(
-        epilog='Example, in ~/.claude/settings.json: {"apiKeyHelper": "ccgate token work"}'
-    )(token)
-    app.command(epilog='Example: echo \'eval "$(ccgate init bash)"\' >> ~/.bashrc')(init)
+    app.command(epilog='Example, in ~/.claude/settings.json: {"apiKeyHelper": "ccgate token work"}')(token)
+    app.command(epilog="Example: echo 'eval \"$(ccgate init bash)\"' >> ~/.bashrc")(init)
