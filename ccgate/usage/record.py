@@ -1,0 +1,261 @@
+"""Turn one forwarded Exchange into one UsageRecord (runs on the writer thread, off the event loop).
+
+What is read: the request body's model/stream/speed/metadata.user_id (never its text), the
+identifying request headers, the usage the SSE parser saw or the non-streaming JSON's usage,
+and the rate-limit headers. What is never kept: prompt, response text, credentials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from ccgate.usage.model import Exchange, UsageRecord
+
+# Bodies above this are scanned with byte patterns instead of json.loads, so one huge
+# request (Claude Code sends up to ~32 MB) cannot hold the interpreter for long.
+JSON_PARSE_LIMIT = 4 * 1024 * 1024
+RESPONSE_PARSE_LIMIT = 8 * 1024 * 1024
+
+_LEGACY_USER_ID = re.compile(r"^user_([0-9a-fA-F]+)_account_([0-9a-fA-F-]*)_session_([0-9a-fA-F-]+)$")
+_UNIFIED_PREFIX = "anthropic-ratelimit-unified-"
+_API_FAMILY = re.compile(r"^anthropic-ratelimit-(requests|tokens|input-tokens|output-tokens)-")
+_MODEL_BYTES = re.compile(rb'"model"\s*:\s*"([^"\\]{1,200})"')
+_STREAM_BYTES = re.compile(rb'"stream"\s*:\s*(true|false)')
+_SPEED_BYTES = re.compile(rb'"speed"\s*:\s*"([^"\\]{1,40})"')
+_USER_ID_BYTES = re.compile(rb'"user_id"\s*:\s*"((?:[^"\\]|\\.){1,2000})"')
+
+
+def classify_endpoint(path: str) -> str:
+    """messages | count_tokens | models | other, from the path without its query."""
+    bare = path.split("?", 1)[0].rstrip("/")
+    if bare.endswith("/v1/messages/count_tokens"):
+        return "count_tokens"
+    if bare.endswith("/v1/messages"):
+        return "messages"
+    if "/v1/models" in bare:
+        return "models"
+    return "other"
+
+
+def decode_body(body: bytes, content_encoding: str | None) -> bytes | None:
+    """Undo gzip/deflate (per the header or gzip's magic bytes); None if the bytes cannot be decoded."""
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("", "identity") and not body.startswith(b"\x1f\x8b"):
+        return body
+    try:
+        if encoding in ("gzip", "x-gzip") or body.startswith(b"\x1f\x8b"):
+            return zlib.decompress(body, wbits=47)  # 32 + 15: gzip or zlib header, detected
+        if encoding == "deflate":
+            try:
+                return zlib.decompress(body)
+            except zlib.error:
+                return zlib.decompress(body, wbits=-15)  # raw deflate, as some servers send it
+    except zlib.error:
+        return None
+    return None  # br, zstd: not decodable here
+
+
+def _load_json(body: bytes | None, limit: int) -> Any:
+    if not body or len(body) > limit:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _as_int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def parse_user_id(user_id: str) -> tuple[str | None, str | None]:
+    """(session_id, account_id) from metadata.user_id: a JSON string or the legacy user_…_account_…_session_… form."""
+    text = user_id.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None, None
+        if isinstance(data, dict):
+            return _opt_str(data.get("session_id")), _opt_str(data.get("account_uuid"))
+        return None, None
+    match = _LEGACY_USER_ID.match(text)
+    if match:
+        return match.group(3) or None, match.group(2) or None
+    return None, None
+
+
+def _request_fields(body: bytes | None, request_headers: Mapping[str, str]) -> dict[str, Any]:
+    """model, stream, speed and the metadata.user_id string from the request body."""
+    if not body:
+        return {}
+    decoded = decode_body(body, request_headers.get("content-encoding"))
+    if decoded is None:
+        return {}
+    data = _load_json(decoded, JSON_PARSE_LIMIT)
+    if isinstance(data, dict):
+        metadata = data.get("metadata")
+        user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
+        return {
+            "model": _opt_str(data.get("model")),
+            "stream": data.get("stream") is True,
+            "speed": _opt_str(data.get("speed")),
+            "user_id": user_id if isinstance(user_id, str) else None,
+        }
+    if len(decoded) <= JSON_PARSE_LIMIT:
+        return {}  # small and not a JSON object: nothing to read
+    return _scan_large_body(decoded)
+
+
+def _scan_large_body(body: bytes) -> dict[str, Any]:
+    """Best effort for huge bodies: Claude Code writes `model` first and `stream`/`metadata` last."""
+    head, tail = body[:65536], body[-65536:]
+    out: dict[str, Any] = {}
+    if m := _MODEL_BYTES.search(head):
+        out["model"] = m.group(1).decode("utf-8", "replace")
+    if streams := _STREAM_BYTES.findall(tail):
+        out["stream"] = streams[-1] == b"true"
+    if m := _SPEED_BYTES.search(tail):
+        out["speed"] = m.group(1).decode("utf-8", "replace")
+    if m := _USER_ID_BYTES.search(tail):
+        with contextlib.suppress(ValueError):
+            out["user_id"] = json.loads(b'"' + m.group(1) + b'"')
+    return out
+
+
+def _float_header(headers: Mapping[str, str], name: str) -> float | None:
+    try:
+        return float(headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    value = _float_header(headers, name)
+    return int(value) if value is not None else None
+
+
+def billing_route(headers: Mapping[str, str]) -> str:
+    """subscription if the unified family came back, api for the per-key family, else unknown."""
+    names = [n.lower() for n in headers]
+    if any(n.startswith(_UNIFIED_PREFIX) for n in names):
+        return "subscription"
+    if any(_API_FAMILY.match(n) for n in names):
+        return "api"
+    return "unknown"
+
+
+def _apply_response_headers(rec: UsageRecord, raw: Mapping[str, str]) -> None:
+    h = {k.lower(): v for k, v in raw.items()}
+    p = _UNIFIED_PREFIX
+    rec.request_id = h.get("request-id")
+    rec.retry_after = h.get("retry-after")
+    rec.billing = billing_route(h)
+    rec.rl_status = h.get(p + "status")
+    rec.rl_5h_status = h.get(p + "5h-status")
+    rec.rl_5h_utilization = _float_header(h, p + "5h-utilization")
+    rec.rl_5h_reset = _int_header(h, p + "5h-reset")
+    rec.rl_7d_status = h.get(p + "7d-status")
+    rec.rl_7d_utilization = _float_header(h, p + "7d-utilization")
+    rec.rl_7d_reset = _int_header(h, p + "7d-reset")
+    rec.rl_representative_claim = h.get(p + "representative-claim")
+    rec.rl_overage_status = h.get(p + "overage-status")
+
+
+def apply_usage(rec: UsageRecord, usage: Mapping[str, Any]) -> None:
+    """Anthropic's usage object → token classes. Cache writes the 5m/1h breakdown misses stay as 'other'."""
+    rec.input_tokens = _as_int(usage.get("input_tokens"))
+    rec.output_tokens = _as_int(usage.get("output_tokens"))
+    rec.cache_read_tokens = _as_int(usage.get("cache_read_input_tokens"))
+    total_writes = _as_int(usage.get("cache_creation_input_tokens"))
+    breakdown = usage.get("cache_creation")
+    if isinstance(breakdown, Mapping):
+        rec.cache_write_5m_tokens = _as_int(breakdown.get("ephemeral_5m_input_tokens"))
+        rec.cache_write_1h_tokens = _as_int(breakdown.get("ephemeral_1h_input_tokens"))
+    rec.cache_write_other_tokens = max(0, total_writes - rec.cache_write_5m_tokens - rec.cache_write_1h_tokens)
+    server = usage.get("server_tool_use")
+    if isinstance(server, Mapping):
+        rec.web_search_requests = _as_int(server.get("web_search_requests"))
+        rec.web_fetch_requests = _as_int(server.get("web_fetch_requests"))
+    rec.service_tier = _opt_str(usage.get("service_tier"))
+
+
+def _apply_stream(rec: UsageRecord, result: Mapping[str, Any]) -> None:
+    rec.model = _opt_str(result.get("model"))
+    rec.message_id = _opt_str(result.get("message_id"))
+    rec.stop_reason = _opt_str(result.get("stop_reason"))
+    rec.error_type = _opt_str(result.get("error_type")) or rec.error_type
+    usage = result.get("usage")
+    if isinstance(usage, Mapping) and rec.endpoint != "count_tokens":
+        apply_usage(rec, usage)
+
+
+def _apply_json_body(rec: UsageRecord, body: bytes, content_encoding: str | None) -> None:
+    decoded = decode_body(body, content_encoding)
+    data = _load_json(decoded, RESPONSE_PARSE_LIMIT)
+    if not isinstance(data, dict):
+        return
+    if data.get("type") == "error" or isinstance(data.get("error"), dict):
+        error = data.get("error")
+        if isinstance(error, dict):
+            rec.error_type = _opt_str(error.get("type"))
+        return
+    if rec.endpoint == "count_tokens":
+        # A token count is not spend: keep the figure apart, leave every token class at 0.
+        value = data.get("input_tokens")
+        rec.count_tokens_input = value if isinstance(value, int) and not isinstance(value, bool) else None
+        return
+    rec.model = _opt_str(data.get("model"))
+    rec.message_id = _opt_str(data.get("id"))
+    rec.stop_reason = _opt_str(data.get("stop_reason"))
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        apply_usage(rec, usage)
+
+
+def build_record(ex: Exchange) -> UsageRecord:
+    req_headers = {k.lower(): v for k, v in ex.request_headers.items()}
+    resp_headers = {k.lower(): v for k, v in ex.response_headers.items()}
+    rec = UsageRecord(
+        ts=ex.started_at,
+        profile=ex.profile,
+        method=ex.method,
+        path=ex.path,
+        endpoint=classify_endpoint(ex.path),
+        status=ex.status,
+        outcome=ex.outcome,
+        credential_kind=ex.credential_kind,
+        credential_fp=ex.credential_fp,
+        ttfb_ms=ex.ttfb_ms,
+        duration_ms=ex.duration_ms,
+        request_bytes=ex.request_bytes,
+        response_bytes=ex.response_bytes,
+        user_agent=req_headers.get("user-agent"),
+        x_app=req_headers.get("x-app"),
+        agent_id=req_headers.get("x-claude-code-agent-id") or None,
+        parent_agent_id=req_headers.get("x-claude-code-parent-agent-id") or None,
+    )
+    fields = _request_fields(ex.request_body, req_headers)
+    rec.request_model = fields.get("model")
+    rec.stream = bool(fields.get("stream")) or ex.stream_usage is not None
+    rec.speed = fields.get("speed")
+    session_id = account_id = None
+    if fields.get("user_id"):
+        session_id, account_id = parse_user_id(fields["user_id"])
+    rec.session_id = req_headers.get("x-claude-code-session-id") or session_id
+    rec.account_id = account_id
+    _apply_response_headers(rec, resp_headers)
+    if ex.stream_usage:
+        _apply_stream(rec, ex.stream_usage)
+    elif ex.response_body:
+        _apply_json_body(rec, ex.response_body, resp_headers.get("content-encoding"))
+    return rec

@@ -1,0 +1,251 @@
+"""UsageWriter: the forwarder's sink that turns exchanges into rows without slowing it down.
+
+The event loop only puts each Exchange on a bounded queue (`submit` never blocks). One
+writer thread takes them in batches, builds the records (JSON parsing stays off the loop),
+hands each record to the listeners on the loop (dashboard live feed, Prometheus), and
+inserts the batch in one transaction. When the database cannot be written (locked,
+read-only, disk full) the records wait in memory, up to `backlog_limit`, and are retried
+with backoff; anything that has to be given up is counted in `dropped` and logged, so
+`/ccgate/health` tells the truth. `close()` flushes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ccgate import paths
+from ccgate.usage import store
+from ccgate.usage.model import Exchange, UsageRecord
+from ccgate.usage.record import build_record
+
+log = logging.getLogger("ccgate.usage")
+
+Listener = Callable[[UsageRecord], None]
+_STOP = object()
+RETRY_MIN_S = 0.05
+RETRY_MAX_S = 1.0
+# A locked database fails the insert after this long instead of SQLite's default wait, so the
+# writer thread goes back to draining the queue and the records wait in memory.
+WRITER_BUSY_TIMEOUT_MS = 500
+
+
+class UsageWriter:
+    def __init__(
+        self,
+        db_path: Path | None = None,
+        *,
+        queue_size: int = 4096,
+        backlog_limit: int = 50_000,
+        batch_size: int = 500,
+        flush_timeout: float = 10.0,
+    ) -> None:
+        self.db_path = Path(db_path) if db_path is not None else paths.usage_db()
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._backlog_limit = backlog_limit
+        self._batch_size = batch_size
+        self._flush_timeout = flush_timeout
+        self._listeners: list[Listener] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pending: deque[UsageRecord] = deque()
+        # Counters: each written by one thread only (queue_dropped by the loop, the rest by the writer).
+        self.submitted = 0
+        self.written = 0
+        self._queue_dropped = 0
+        self._backlog_dropped = 0
+        self._build_errors = 0
+        self.last_error: str | None = None
+        self._last_error_at: float | None = None
+
+    # --- Sink protocol, on the event loop -------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="ccgate-usage-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, exchange: Exchange) -> None:
+        self.submitted += 1
+        try:
+            self._queue.put_nowait(exchange)
+        except queue.Full:
+            self._queue_dropped += 1
+            self._set_error("usage queue full: the writer cannot keep up")
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "enabled": True,
+            "db_path": str(self.db_path),
+            "submitted": self.submitted,
+            "written": self.written,
+            "backlog": self._queue.qsize() + len(self._pending),
+            "dropped": self._queue_dropped + self._backlog_dropped,
+            "build_errors": self._build_errors,
+            "last_error": self.last_error,
+            "last_error_at": self._last_error_at,
+        }
+
+    async def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        loop = asyncio.get_running_loop()
+        # A blocking put: the queue may be full, and the stop marker must not be lost.
+        await loop.run_in_executor(None, self._queue.put, _STOP)
+        await loop.run_in_executor(None, thread.join)
+
+    def add_listener(self, callback: Listener) -> None:
+        self._listeners.append(callback)
+
+    # --- writer thread ---------------------------------------------------------------------
+
+    def _set_error(self, message: str) -> None:
+        self.last_error = message
+        self._last_error_at = time.time()
+
+    def _take(self, timeout: float | None) -> list[object]:
+        """Wait up to `timeout` for one item, then take whatever else is queued, up to a batch."""
+        try:
+            items = [self._queue.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while len(items) < self._batch_size:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def _build(self, exchange: Exchange) -> UsageRecord:
+        try:
+            return build_record(exchange)
+        except Exception as exc:  # a record with what is known beats a lost request
+            self._build_errors += 1
+            self._set_error(f"could not read usage from a response: {type(exc).__name__}")
+            log.exception("building a usage record failed")
+            return UsageRecord(
+                ts=exchange.started_at,
+                profile=exchange.profile,
+                method=exchange.method,
+                path=exchange.path,
+                endpoint="other",
+                status=exchange.status,
+                outcome=exchange.outcome,
+                duration_ms=exchange.duration_ms,
+                credential_kind=exchange.credential_kind,
+                credential_fp=exchange.credential_fp,
+            )
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        retry_at = 0.0
+        delay = RETRY_MIN_S
+        stopping = False
+        stop_deadline = 0.0
+        while True:
+            now = time.monotonic()
+            if stopping:
+                timeout = 0.0 if self._queue.qsize() else None
+            elif self._pending:
+                timeout = max(0.0, retry_at - now)
+            else:
+                timeout = 0.5
+            items = self._take(timeout) if not (stopping and not self._queue.qsize()) else []
+            records = []
+            for item in items:
+                if item is _STOP:
+                    stopping = True
+                    stop_deadline = time.monotonic() + self._flush_timeout
+                    continue
+                records.append(self._build(item))  # type: ignore[arg-type]
+            if records:
+                self._notify(records)
+                self._pending.extend(records)
+                self._enforce_backlog_limit()
+            if self._pending and time.monotonic() >= retry_at:
+                conn, ok = self._write_pending(conn)
+                if ok:
+                    delay = RETRY_MIN_S
+                else:
+                    retry_at = time.monotonic() + delay
+                    delay = min(delay * 2, RETRY_MAX_S)
+            if stopping and not self._queue.qsize():
+                if not self._pending:
+                    break
+                if time.monotonic() >= stop_deadline:
+                    self._give_up_on_pending()
+                    break
+                time.sleep(max(0.0, min(retry_at, stop_deadline) - time.monotonic()))
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = store.connect(self.db_path)
+        conn.execute(f"PRAGMA busy_timeout = {WRITER_BUSY_TIMEOUT_MS}")
+        return conn
+
+    def _write_pending(self, conn: sqlite3.Connection | None) -> tuple[sqlite3.Connection | None, bool]:
+        """Insert pending records batch by batch; on failure keep the rest for a retry."""
+        try:
+            if conn is None:
+                conn = self._connect()
+            while self._pending:
+                batch = [self._pending[i] for i in range(min(self._batch_size, len(self._pending)))]
+                store.insert_records(conn, batch)
+                for _ in batch:
+                    self._pending.popleft()
+                self.written += len(batch)
+            if self.last_error and self.last_error.startswith("usage database"):
+                self.last_error = None
+            return conn, True
+        except (sqlite3.Error, OSError) as exc:
+            self._set_error(f"usage database {self.db_path} not writable: {exc}; {len(self._pending)} waiting")
+            log.warning("%s", self.last_error)
+            if conn is not None and not isinstance(exc, sqlite3.OperationalError):
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+                conn = None
+            return conn, False
+
+    def _enforce_backlog_limit(self) -> None:
+        excess = len(self._pending) - self._backlog_limit
+        if excess > 0:
+            for _ in range(excess):
+                self._pending.popleft()
+            self._backlog_dropped += excess
+            self._set_error(f"usage backlog over {self._backlog_limit}: dropped the {excess} oldest records")
+            log.error("%s", self.last_error)
+
+    def _give_up_on_pending(self) -> None:
+        lost = len(self._pending)
+        self._pending.clear()
+        self._backlog_dropped += lost
+        self._set_error(f"usage database {self.db_path} still not writable at shutdown: {lost} records lost")
+        log.error("%s", self.last_error)
+
+    # --- listeners, on the event loop ------------------------------------------------------
+
+    def _notify(self, records: list[UsageRecord]) -> None:
+        if not self._listeners or self._loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening any more
+            self._loop.call_soon_threadsafe(self._dispatch, records)
+
+    def _dispatch(self, records: list[UsageRecord]) -> None:
+        for record in records:
+            for callback in list(self._listeners):
+                try:
+                    callback(record)
+                except Exception:
+                    log.exception("usage listener failed")
