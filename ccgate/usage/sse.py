@@ -1,20 +1,213 @@
 """Incremental usage extraction from a streamed (SSE) Messages response.
 
-Interface the forwarder relies on (the parser itself lands with the usage-log issue):
 `StreamUsage(content_encoding)` is created per streamed response; `feed(chunk)` is called
 with each chunk exactly as relayed (still compressed if the upstream compressed it) and
-must be cheap; `result()` returns what was seen so far, also after an abort.
+`result()` returns what was seen so far, also after an abort or a broken stream.
+
+Cheap by construction: a gzip/deflate stream is decoded incrementally from a copy (the
+forwarder relays the original bytes), lines are split per the SSE rules (CR, LF or CRLF,
+also when a CR ends one chunk and its LF starts the next), and an event's `event:` line is
+looked at first: only `message_start`, `message_delta` and `error` are ever JSON-parsed;
+every other event (content deltas, pings) is skipped line by line without being kept.
+Usage follows the official SDK's accumulator: `message_start.message.usage` first, then
+each `message_delta.usage` field that is present and not null replaces the earlier value.
 """
 
 from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+_WANTED = frozenset({b"message_start", b"message_delta", b"error"})
+# Names that may appear in the JSON of an event sent without an `event:` line.
+_WANTED_IN_DATA = (b"message_start", b"message_delta", b'"error"')
+# A partial line longer than this inside a skipped event is not kept, only remembered as "in a line".
+_SKIP_TAIL = 4096
+_PLACEHOLDER = b"data:"
 
 
 class StreamUsage:
     def __init__(self, content_encoding: str | None = None) -> None:
         self.content_encoding = content_encoding
+        encoding = (content_encoding or "").strip().lower()
+        self._decoder: Any = None
+        self._decode_error: str | None = None
+        self._pending_deflate = b""
+        if encoding in ("gzip", "x-gzip"):
+            self._decoder = zlib.decompressobj(wbits=47)  # gzip (or zlib), header detected
+        elif encoding == "deflate":
+            self._decoder = "deflate?"  # zlib-wrapped or raw: decided on the first two bytes
+        elif encoding not in ("", "identity"):
+            self._decode_error = f"cannot decode content-encoding {encoding!r}"
+        self._tail = b""  # an incomplete line carried to the next chunk
+        self._skip_lf = False  # the last chunk ended with CR: a leading LF belongs to it
+        self._event: bytes | None = None
+        self._skip = False  # the current event is not one we parse
+        self._data: list[bytes] = []
+        self._usage: dict[str, Any] = {}
+        self._model: str | None = None
+        self._message_id: str | None = None
+        self._stop_reason: str | None = None
+        self._error_type: str | None = None
+        self._events = 0
+        self._bad_json = 0
+
+    # --- public interface -------------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> None:
-        return None
+        if self._decode_error is not None or not chunk:
+            return
+        if self._decoder is not None:
+            chunk = self._decompress(chunk)
+            if not chunk:
+                return
+        self._feed_text(chunk)
 
     def result(self) -> dict[str, object]:
-        return {}
+        out: dict[str, object] = {
+            "model": self._model,
+            "message_id": self._message_id,
+            "stop_reason": self._stop_reason,
+            "error_type": self._error_type,
+            "usage": _copy_usage(self._usage),
+            "events": self._events,
+        }
+        if self._decode_error:
+            out["decode_error"] = self._decode_error
+        if self._bad_json:
+            out["bad_json_events"] = self._bad_json
+        return out
+
+    # --- decoding ---------------------------------------------------------------------------
+
+    def _decompress(self, chunk: bytes) -> bytes:
+        if self._decoder == "deflate?":
+            head = self._pending_deflate + chunk
+            if len(head) < 2:
+                self._pending_deflate = head
+                return b""
+            self._pending_deflate = b""
+            zlib_wrapped = (head[0] & 0x0F) == 8 and ((head[0] << 8) | head[1]) % 31 == 0
+            self._decoder = zlib.decompressobj(wbits=15 if zlib_wrapped else -15)
+            chunk = head
+        try:
+            out = self._decoder.decompress(chunk)
+            while self._decoder.eof and self._decoder.unused_data:
+                # Concatenated gzip members: start a new decoder on what follows the first.
+                rest = self._decoder.unused_data
+                self._decoder = zlib.decompressobj(wbits=47)
+                out += self._decoder.decompress(rest)
+            return out
+        except zlib.error as exc:
+            self._decode_error = f"compressed stream broken: {exc}"
+            return b""
+
+    # --- SSE lines and events ---------------------------------------------------------------
+
+    def _feed_text(self, data: bytes) -> None:
+        if self._skip_lf:
+            self._skip_lf = False
+            if data[:1] == b"\n":
+                data = data[1:]
+                if not data:
+                    return
+        if self._tail:
+            data = self._tail + data
+        lines = data.splitlines()  # bytes.splitlines splits on exactly CR, LF and CRLF, as SSE does
+        last = data[-1:]
+        if last == b"\r":
+            self._skip_lf = True
+            self._tail = b""
+        elif last == b"\n":
+            self._tail = b""
+        else:
+            tail = lines.pop()
+            if self._skip and len(tail) > _SKIP_TAIL and tail.startswith(b"data"):
+                tail = _PLACEHOLDER  # a long text delta being split: its content is not needed
+            self._tail = tail
+        line_fn = self._line
+        for line in lines:
+            line_fn(line)
+
+    def _line(self, line: bytes) -> None:
+        if not line:
+            self._end_event()
+            return
+        if self._skip and not line.startswith(b"event"):
+            return
+        if line[0] == 0x3A:  # ':' comment
+            return
+        if line.startswith(b"data"):
+            if line.startswith(b"data:"):
+                value = line[5:]
+                if value[:1] == b" ":
+                    value = value[1:]
+                self._data.append(value)
+            elif line == b"data":
+                self._data.append(b"")
+            return
+        if line.startswith(b"event:") or line == b"event":
+            name = line[6:]
+            if name[:1] == b" ":
+                name = name[1:]
+            self._event = name
+            self._skip = name not in _WANTED
+            if self._skip:
+                self._data.clear()
+        # id:, retry: and unknown fields carry nothing about usage
+
+    def _end_event(self) -> None:
+        event, data = self._event, self._data
+        self._event, self._skip, self._data = None, False, []
+        if not data:
+            return
+        self._events += 1
+        payload = b"\n".join(data)
+        if event is None:
+            # Unnamed event ("message"): parse only if it could be one of ours.
+            if not any(token in payload for token in _WANTED_IN_DATA):
+                return
+        elif event not in _WANTED:
+            return
+        try:
+            obj = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            self._bad_json += 1
+            return
+        if isinstance(obj, dict):
+            self._apply(event.decode("ascii", "replace") if event else str(obj.get("type")), obj)
+
+    def _apply(self, kind: str, obj: dict[str, Any]) -> None:
+        if kind == "message_start":
+            message = obj.get("message")
+            if isinstance(message, dict):
+                self._model = _str_or(message.get("model"), self._model)
+                self._message_id = _str_or(message.get("id"), self._message_id)
+                usage = message.get("usage")
+                if isinstance(usage, dict):
+                    self._merge(usage)
+        elif kind == "message_delta":
+            delta = obj.get("delta")
+            if isinstance(delta, dict):
+                self._stop_reason = _str_or(delta.get("stop_reason"), self._stop_reason)
+            usage = obj.get("usage")
+            if isinstance(usage, dict):
+                self._merge(usage)
+        elif kind == "error":
+            error = obj.get("error")
+            if isinstance(error, dict):
+                self._error_type = _str_or(error.get("type"), self._error_type) or "error"
+
+    def _merge(self, usage: dict[str, Any]) -> None:
+        for key, value in usage.items():
+            if value is not None:
+                self._usage[key] = value
+
+
+def _str_or(value: Any, default: str | None) -> str | None:
+    return value if isinstance(value, str) and value else default
+
+
+def _copy_usage(usage: dict[str, Any]) -> dict[str, Any]:
+    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in usage.items()}
