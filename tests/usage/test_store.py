@@ -1,0 +1,142 @@
+"""The usage database: schema, migrations from the first version, file mode, WAL, inserts and queries."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import stat
+from pathlib import Path
+
+from ccgate import paths
+from ccgate.usage import store
+from ccgate.usage.model import UsageRecord
+
+# The schema ccgate's first usage-log release wrote (migration m001_requests), frozen here as SQL so
+# that an accidental edit of that migration shows up as a failing upgrade rather than passing unnoticed.
+SCHEMA_V1 = """
+CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL);
+INSERT INTO _migrations VALUES ('m001_requests', 1764000000.0);
+CREATE TABLE requests (
+    id INTEGER PRIMARY KEY, ts REAL NOT NULL, profile TEXT, method TEXT NOT NULL, path TEXT NOT NULL,
+    endpoint TEXT NOT NULL, status INTEGER NOT NULL, outcome TEXT NOT NULL, error_type TEXT, request_model TEXT,
+    model TEXT, message_id TEXT, stream INTEGER NOT NULL DEFAULT 0, stop_reason TEXT, session_id TEXT,
+    account_id TEXT, user_agent TEXT, credential_kind TEXT NOT NULL DEFAULT 'none', credential_fp TEXT,
+    request_id TEXT, ttfb_ms REAL, duration_ms REAL NOT NULL DEFAULT 0, request_bytes INTEGER NOT NULL DEFAULT 0,
+    response_bytes INTEGER NOT NULL DEFAULT 0, input_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens INTEGER NOT NULL DEFAULT 0, cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0, cache_write_other_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0, web_search_requests INTEGER NOT NULL DEFAULT 0,
+    web_fetch_requests INTEGER NOT NULL DEFAULT 0, count_tokens_input INTEGER, service_tier TEXT, rl_status TEXT,
+    rl_5h_status TEXT, rl_5h_utilization REAL, rl_5h_reset INTEGER, rl_7d_status TEXT, rl_7d_utilization REAL,
+    rl_7d_reset INTEGER, rl_representative_claim TEXT, rl_overage_status TEXT, retry_after TEXT
+);
+INSERT INTO requests (ts, profile, method, path, endpoint, status, outcome, model, input_tokens, output_tokens)
+VALUES (1764000000.0, 'max', 'POST', '/v1/messages', 'messages', 200, 'ok', 'claude-sonnet-5', 10, 20);
+"""
+ALL_MIGRATIONS = ["m001_requests", "m002_report_indexes", "m003_billing_agents_speed"]
+INDEXES = {"requests_ts", "requests_profile_ts", "requests_model_ts", "requests_session_ts", "requests_agent"}
+
+
+def columns(conn: sqlite3.Connection) -> list[str]:
+    return [row[1] for row in conn.execute("PRAGMA table_info(requests)")]
+
+
+def indexes(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")}
+
+
+def record(**kw: object) -> UsageRecord:
+    base: dict[str, object] = dict(
+        ts=1.0, profile="p", method="POST", path="/v1/messages", endpoint="messages", status=200, outcome="ok"
+    )
+    base.update(kw)
+    return UsageRecord(**base)  # type: ignore[arg-type]
+
+
+def test_fresh_database_has_exact_schema() -> None:
+    conn = store.connect()
+    assert paths.usage_db().exists()
+    assert set(columns(conn)) == {"id", *(f.name for f in dataclasses.fields(UsageRecord))}
+    assert len(columns(conn)) == len(dataclasses.fields(UsageRecord)) + 1
+    assert store.applied_migrations(conn) == ALL_MIGRATIONS
+    assert indexes(conn) == INDEXES
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_upgrade_from_first_schema_version(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    old = sqlite3.connect(db)
+    old.executescript(SCHEMA_V1)
+    old.close()
+    conn = store.connect(db)
+    assert store.applied_migrations(conn) == ALL_MIGRATIONS
+    assert set(columns(conn)) == {"id", *store.RECORD_FIELDS}
+    assert indexes(conn) == INDEXES
+    (row,) = store.last_requests(conn, 10)
+    assert (row["model"], row["input_tokens"], row["output_tokens"]) == ("claude-sonnet-5", 10, 20)
+    assert row["billing"] == "unknown" and row["agent_id"] is None
+    # The upgraded file takes new records like a fresh one, and reopening changes nothing.
+    store.insert_records(conn, [record(billing="subscription", agent_id="a1")])
+    conn.close()
+    again = store.connect(db)
+    assert store.applied_migrations(again) == ALL_MIGRATIONS
+    assert [r["billing"] for r in store.last_requests(again, 10)] == ["unknown", "subscription"]
+
+
+def test_migrations_stop_at_a_named_step_and_resume(tmp_path: Path) -> None:
+    db = tmp_path / "steps.db"
+    first = store.connect(db, upto="m001_requests")
+    assert store.applied_migrations(first) == ["m001_requests"]
+    assert "billing" not in columns(first)
+    first.close()
+    assert store.applied_migrations(store.connect(db)) == ALL_MIGRATIONS
+
+
+def test_file_modes_are_private() -> None:
+    conn = store.connect()
+    store.insert_records(conn, [record()])
+    db = paths.usage_db()
+    for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        assert path.exists(), path
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+
+
+def test_insert_and_query_helpers() -> None:
+    conn = store.connect()
+    records = [record(ts=float(i), output_tokens=i, stream=bool(i % 2)) for i in range(1, 8)]
+    assert store.insert_records(conn, records) == 7
+    assert store.insert_records(conn, []) == 0
+    last = store.last_requests(conn, 3)
+    assert [r["output_tokens"] for r in last] == [5, 6, 7]
+    assert last[-1]["stream"] is True
+    assert [r["output_tokens"] for r in store.requests_after(conn, 5)] == [6, 7]
+    assert store.max_id(conn) == 7 and store.count_requests(conn) == 7
+    back = store.record_from_row(conn.execute("SELECT * FROM requests WHERE id = 7").fetchone())
+    assert back == records[-1]
+
+
+def test_failed_insert_rolls_back_whole_batch() -> None:
+    conn = store.connect()
+    bad = record()
+    bad.method = None  # type: ignore[assignment]  # NOT NULL column
+    try:
+        store.insert_records(conn, [record(), bad])
+    except sqlite3.IntegrityError:
+        pass
+    else:
+        raise AssertionError("insert of a NULL method should fail")
+    assert store.count_requests(conn) == 0
+    assert not conn.in_transaction
+
+
+def test_reader_does_not_block_writer() -> None:
+    writer = store.connect()
+    store.insert_records(writer, [record()])
+    reader = store.connect()
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 1
+    store.insert_records(writer, [record(), record()])  # completes while the reader's snapshot is open
+    assert reader.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 1
+    reader.execute("COMMIT")
+    assert store.count_requests(reader) == 3
