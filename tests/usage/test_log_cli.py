@@ -94,7 +94,7 @@ def test_follow_prints_new_requests() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ccgate", "log", "--follow", "--json", "-n", "1"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
         env=os.environ.copy(),
     )
