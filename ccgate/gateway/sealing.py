@@ -1,0 +1,136 @@
+"""The one place where a secret meets a request: injection and sealed-handle swaps.
+
+Keyring and SQLite calls block, so they run on one dedicated worker thread (the sealed
+database connection lives there too). Secrets are cached per profile for a short time:
+a Secret Service lookup costs tens of milliseconds, far more than forwarding a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ccgate import sealed
+from ccgate.config import Config
+from ccgate.errors import CcgateError
+from ccgate.gateway.credentials import Decision, fingerprint, secret_headers
+from ccgate.profiles import Credentials, Profile, load_credentials
+from ccgate.secrets import open_store
+
+SECRET_TTL_S = 30.0
+TOUCH_EVERY_S = 60.0
+# Headers that may carry a handle, and how the value wraps it.
+HANDLE_HEADERS = {"authorization": "Bearer ", "x-api-key": "", "x-litellm-api-key": "Bearer "}
+T = TypeVar("T")
+
+
+class Refused(Exception):
+    """A request ccgate answers itself, in Anthropic's error shape; nothing goes upstream."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+
+
+@dataclass(slots=True)
+class _Cached:
+    creds: Credentials
+    at: float
+
+
+class SecretBroker:
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccgate-secrets")
+        self._secrets: dict[str, _Cached] = {}
+        self._touched: dict[str, float] = {}
+        self._conn: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+
+    def close(self) -> None:
+        def shut() -> None:
+            if self._conn is not None:
+                self._conn.close()
+
+        self._pool.submit(shut)
+        self._pool.shutdown(wait=True)
+
+    async def credentials(self, config: Config, profile: Profile) -> Credentials:
+        cached = self._secrets.get(profile.name)
+        if cached and time.monotonic() - cached.at < SECRET_TTL_S:
+            return cached.creds
+        try:
+            creds = await self._run(lambda: load_credentials(config, profile, open_store(config.settings)))
+        except CcgateError as exc:
+            raise Refused(
+                503,
+                "api_error",
+                f"ccgate: cannot read the secret of profile {profile.name!r}: {exc.message} "
+                f"(unlock the keyring, or run `ccgate profile edit {profile.name} --secret`)",
+            ) from None
+        self._secrets[profile.name] = _Cached(creds, time.monotonic())
+        return creds
+
+    async def injected(self, config: Config, profile: Profile, headers: Mapping[str, str]) -> Decision:
+        creds = await self.credentials(config, profile)
+        out = secret_headers(profile, creds, headers.get("anthropic-beta"))
+        return Decision(set_headers=out, kind="injected", fingerprint=_fp(out))
+
+    async def unsealed(self, config: Config, profile: Profile | None, headers: Mapping[str, str]) -> Decision | None:
+        """None when no header carries a handle; else the swap, or Refused."""
+        handles = {name: value for name, value in _handle_values(headers)}
+        if not handles:
+            return None
+        if profile is None:
+            raise Refused(401, "authentication_error", "ccgate: a sealed handle works only on its profile's /p/NAME route")
+        ttl = config.settings.sealed_ttl_days * 86400
+        for handle in set(handles.values()):
+            status, found = await self._run(lambda h=handle: sealed.check(self._db(), h, profile.name, ttl))
+            if status != "ok" or found is None:
+                raise Refused(
+                    401,
+                    "authentication_error",
+                    f"ccgate: sealed handle {status.replace('_', ' ')} for profile {profile.name!r}; "
+                    f"run `ccgate use {profile.name} --sealed` (or `ccgate exec {profile.name} --sealed`) again",
+                )
+            await self._touch(found.id)
+        creds = await self.credentials(config, profile)
+        out = secret_headers(profile, creds, headers.get("anthropic-beta"))
+        # A handle in a header the kind does not use is removed rather than forwarded.
+        for name in handles:
+            out.setdefault(name, "")
+        return Decision(set_headers=out, kind="sealed", fingerprint=_fp(out))
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = sealed.connect()
+        return self._conn
+
+    async def _touch(self, handle_id: str) -> None:
+        now = time.time()
+        if now - self._touched.get(handle_id, 0.0) < TOUCH_EVERY_S:
+            return
+        self._touched[handle_id] = now
+        await self._run(lambda: sealed.touch(self._db(), handle_id, now))
+
+
+def _handle_values(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    found = []
+    for name, prefix in HANDLE_HEADERS.items():
+        value = headers.get(name)
+        if value and sealed.looks_sealed(value):
+            found.append((name, value[len(prefix) :] if prefix and value.startswith(prefix) else value))
+    return found
+
+
+def _fp(headers: Mapping[str, str]) -> str | None:
+    value = headers.get("x-api-key") or headers.get("Authorization", "").partition(" ")[2]
+    return fingerprint(value) if value else None
