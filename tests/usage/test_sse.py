@@ -147,3 +147,27 @@ def test_unnamed_events_and_comments() -> None:
     result = parse(fixed_chunks(text, 3))
     assert result["usage"] == {"input_tokens": 5, "output_tokens": 9}
     assert result["stop_reason"] == "end_turn"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_usage_agrees_with_official_sdk_accumulator(case: Case) -> None:
+    """The Anthropic SDK's own stream accumulator, fed the same events, ends with the same usage."""
+    import json
+
+    from anthropic.lib.streaming._messages import accumulate_event
+
+    snapshot = None
+    json_bufs: dict[int, bytes] = {}
+    for event, data in case.events:
+        if event in (":", "error", "ping"):
+            continue  # not message-building events for the SDK's accumulator
+        snapshot = accumulate_event(event=json.loads(data), current_snapshot=snapshot, json_bufs=json_bufs)
+    assert snapshot is not None
+    sdk = snapshot.usage.to_dict()
+    ours = parse([render(case.events)])["usage"]
+    assert isinstance(ours, dict)
+    for key in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
+        assert ours.get(key) == sdk.get(key), key
+    for nested in ("cache_creation", "server_tool_use"):
+        if sdk.get(nested) is not None:
+            assert ours[nested] == sdk[nested], nested
