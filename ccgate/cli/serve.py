@@ -1,9 +1,80 @@
-"""`ccgate serve`: placeholder until its issue lands; registers nothing yet."""
+"""`ccgate serve`, `ccgate stop`, `ccgate status`: the forwarder in the foreground or background."""
 
 from __future__ import annotations
 
 import typer
 
+from ccgate.cli._common import load, print_json
+
+
+def serve(
+    port: int | None = typer.Option(None, "--port", "-p", help="Port (default: settings.port, 7421)."),
+    host: str | None = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1)."),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow binding to a non-loopback address."),
+    no_log: bool = typer.Option(False, "--no-log", help="Do not write the usage log."),
+    detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background (pidfile in the state dir)."),
+) -> None:
+    """Forward Claude Code's traffic to each profile's upstream, logging token usage.
+
+    Examples:
+      ccgate serve
+      ccgate serve --detach && eval "$(ccgate use max --gate)"
+    """
+    from ccgate.gateway import server
+
+    config = load()
+    host = host or config.settings.host
+    port = config.settings.port if port is None else port
+    server.check_bind(host, allow_remote)
+    if detach:
+        from ccgate.gateway import daemon
+
+        argv = ["--port", str(port), "--host", host]
+        argv += ["--allow-remote"] * allow_remote + ["--no-log"] * no_log
+        started = daemon.detach(argv, f"http://{_url_host(host)}:{port}")
+        print(f"ccgate: forwarder running in the background (pid {started.pid}) on {started.url}")
+        return
+    server.run(config, host, port, log_usage=not no_log, allow_remote=allow_remote)
+
+
+def stop() -> None:
+    """Stop the forwarder started with `ccgate serve --detach`."""
+    from ccgate.gateway import daemon
+
+    stopped = daemon.stop()
+    print(f"ccgate: stopped pid {stopped.pid}" if stopped else "ccgate: no forwarder running in the background")
+
+
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Whether the forwarder answers: pid, URL, uptime, requests served, usage-log state."""
+    from ccgate.gateway import daemon
+
+    config = load()
+    found = daemon.running()
+    url = found.url if found else f"http://{_url_host(config.settings.host)}:{config.settings.port}"
+    report = daemon.health(url)
+    if as_json:
+        print_json({"running": report is not None, "pid": found.pid if found else None, "url": url, "health": report})
+    elif report is None:
+        print(f"ccgate: no forwarder answering on {url}; start one with `ccgate serve --detach`")
+    else:
+        log = report.get("log") or {}
+        pid = f"pid {found.pid}, " if found else ""
+        print(
+            f"ccgate {report['ccgate']} on {url} ({pid}up {float(report['uptime_s']):.0f}s): "
+            f"{report['requests']} requests, {report['in_flight']} in flight; "
+            f"usage log backlog {log.get('backlog', 0)}, dropped {log.get('dropped', 0)}"
+        )
+    if report is None:
+        raise typer.Exit(3)
+
+
+def _url_host(host: str) -> str:
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"[{host}]" if ":" in host else host
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command()(serve)
+    app.command()(stop)
+    app.command()(status)

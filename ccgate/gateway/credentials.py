@@ -81,10 +81,3 @@ def secret_headers(profile: Profile, creds: Credentials, anthropic_beta: str | N
             }
         return {"Authorization": f"Bearer {creds.secret}"}
     return {}
-
-
-def injected(profile: Profile, creds: Credentials, anthropic_beta: str | None) -> Decision:
-    """Rule 2 with injection on: the profile's secret, in its kind's header."""
-    headers = secret_headers(profile, creds, anthropic_beta)
-    value = headers.get("x-api-key") or headers.get("Authorization", "").partition(" ")[2]
-    return Decision(set_headers=headers, kind="injected", fingerprint=fingerprint(value) if value else None)

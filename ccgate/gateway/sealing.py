@@ -19,6 +19,7 @@ from ccgate import sealed
 from ccgate.config import Config
 from ccgate.errors import CcgateError
 from ccgate.gateway.credentials import Decision, fingerprint, secret_headers
+from ccgate.gateway.refused import Refused
 from ccgate.profiles import Credentials, Profile, load_credentials
 from ccgate.secrets import open_store
 
@@ -27,16 +28,6 @@ TOUCH_EVERY_S = 60.0
 # Headers that may carry a handle, and how the value wraps it.
 HANDLE_HEADERS = {"authorization": "Bearer ", "x-api-key": "", "x-litellm-api-key": "Bearer "}
 T = TypeVar("T")
-
-
-class Refused(Exception):
-    """A request ccgate answers itself, in Anthropic's error shape; nothing goes upstream."""
-
-    def __init__(self, status: int, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
-        self.message = message
 
 
 @dataclass(slots=True)
@@ -90,7 +81,9 @@ class SecretBroker:
         if not handles:
             return None
         if profile is None:
-            raise Refused(401, "authentication_error", "ccgate: a sealed handle works only on its profile's /p/NAME route")
+            raise Refused(
+                401, "authentication_error", "ccgate: a sealed handle works only on its profile's /p/NAME route"
+            )
         ttl = config.settings.sealed_ttl_days * 86400
         for handle in set(handles.values()):
             status, found = await self._run(lambda h=handle: sealed.check(self._db(), h, profile.name, ttl))

@@ -1,0 +1,87 @@
+"""Running the forwarder: bind, serve until SIGINT/SIGTERM, then shut down gracefully.
+
+On a signal the listening socket closes at once; requests in flight (long streams) get up to
+`grace_s` to finish, then the usage log is flushed and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from ccgate.config import Config
+from ccgate.errors import GatewayError, UsageError
+from ccgate.gateway.app import make_app
+from ccgate.usage.sink import NullSink, Sink
+
+DEFAULT_GRACE_S = 30.0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, allow_remote: bool) -> None:
+    if is_loopback(host):
+        return
+    if not allow_remote:
+        raise UsageError(
+            f"refusing to listen on {host}: anyone who can reach it could use it; "
+            "pass --allow-remote if that is really what you want"
+        )
+    print(
+        f"ccgate: warning: listening on {host}; other machines can send requests through this forwarder",
+        file=sys.stderr,
+    )
+
+
+def make_sink(log_usage: bool) -> Sink:
+    if not log_usage:
+        return NullSink()
+    from ccgate.usage.writer import UsageWriter
+
+    return UsageWriter()
+
+
+async def serve(
+    config: Config, host: str, port: int, *, sink: Sink, allow_remote: bool = False, grace_s: float = DEFAULT_GRACE_S
+) -> None:
+    app = make_app(config, sink, host=host, port=port, allow_remote=allow_remote)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=grace_s, handler_cancellation=True
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=512)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise GatewayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"ccgate: forwarding on http://{_url_host(host)}:{port} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    await stop.wait()
+    print("ccgate: stopping; letting requests in flight finish", file=sys.stderr, flush=True)
+    await runner.cleanup()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def run(config: Config, host: str, port: int, *, log_usage: bool, allow_remote: bool) -> None:
+    check_bind(host, allow_remote)
+    logging.basicConfig(level=logging.WARNING, format="ccgate: %(message)s")
+    asyncio.run(serve(config, host, port, sink=make_sink(log_usage), allow_remote=allow_remote))
