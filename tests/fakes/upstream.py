@@ -13,6 +13,7 @@ ccgate forwards like any other end-to-end header:
   x-fake-drop: 1                close the connection after the first SSE events
   x-fake-error-event: 1         send `event: error` (overloaded_error) inside a 200 stream
   x-fake-delay-ms: N            pause N ms between SSE events (a slow stream)
+  x-fake-think-ms: N            pause N ms before answering (the model thinking)
   x-fake-events: N              extra text deltas (default 2)
 """
 
@@ -180,6 +181,8 @@ class FakeUpstream:
         request_id = f"req_fake_{self._counter:06d}"
         h = request.headers
         headers = {"request-id": request_id, **_ratelimit_headers(h.get("x-fake-ratelimit"))}
+        if think := int(h.get("x-fake-think-ms", "0")):
+            await asyncio.sleep(think / 1000)
         if status := int(h.get("x-fake-status", "0")):
             return self._error(status, headers)
         path = request.path
@@ -402,3 +405,15 @@ def upstream() -> Iterator[FakeUpstream]:
         yield fake
     finally:
         fake.stop()
+
+
+def main() -> None:
+    """`python -m tests.fakes.upstream [PORT]`: serve until stdin closes (benchmarks run it apart)."""
+    fake = FakeUpstream(port=int(sys.argv[1]) if len(sys.argv) > 1 else 0).start()
+    print(fake.port, flush=True)
+    sys.stdin.read()
+    fake.stop()
+
+
+if __name__ == "__main__":
+    main()
