@@ -1,4 +1,5 @@
-"""How fast `ccgate use NAME` (and `use --sealed`, `exec NAME -- true`) is against the floor `python -c "import typer, keyring; keyring.get_keyring()"`.
+"""How fast `ccgate use NAME` (and `use --sealed`, `exec NAME -- true`) is against the floor
+`python -c "import typer, keyring; keyring.get_keyring()"`.
 
     python bench/use_bench.py [--runs N]
 
@@ -20,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import print_table, summary, time_command  # noqa: E402
+from _timing import print_table, summary, time_command
 
 FLOOR = [sys.executable, "-c", "import typer, keyring; keyring.get_keyring()"]
 SECRET = b"sk-ant-oat01-" + b"b" * 90
