@@ -15,6 +15,7 @@ doctor and the dashboard query them by name. The file is 0600 (SQLite gives its 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
 import sqlite3
 import time
@@ -114,7 +115,9 @@ def m002_report_indexes(conn: sqlite3.Connection) -> None:
 
 @migration
 def m003_billing_agents_speed(conn: sqlite3.Connection) -> None:
-    """Who paid (subscription/api/unknown), Claude Code's x-app and subagent ids, fast mode."""
+    """Who paid (subscription/api/unknown), Claude Code's x-app and subagent ids, fast mode.
+
+    No index of its own: a session's agents are found through requests_session_ts."""
     _add_columns(
         conn,
         "requests",
@@ -126,7 +129,6 @@ def m003_billing_agents_speed(conn: sqlite3.Connection) -> None:
             ("speed", "TEXT"),
         ],
     )
-    conn.execute("CREATE INDEX IF NOT EXISTS requests_agent ON requests(session_id, agent_id)")
 
 
 def _ensure_migrations_table(conn: sqlite3.Connection) -> None:
@@ -209,8 +211,7 @@ _INSERT_SQL = "INSERT INTO requests ({cols}) VALUES ({marks})".format(
 )
 
 
-def _row(record: UsageRecord) -> tuple[Any, ...]:
-    return tuple(getattr(record, name) for name in RECORD_FIELDS)
+_row = operator.attrgetter(*RECORD_FIELDS)  # record -> tuple in column order
 
 
 def insert_records(conn: sqlite3.Connection, records: Iterable[UsageRecord]) -> int:

@@ -34,7 +34,7 @@ INSERT INTO requests (ts, profile, method, path, endpoint, status, outcome, mode
 VALUES (1764000000.0, 'max', 'POST', '/v1/messages', 'messages', 200, 'ok', 'claude-sonnet-5', 10, 20);
 """
 ALL_MIGRATIONS = ["m001_requests", "m002_report_indexes", "m003_billing_agents_speed"]
-INDEXES = {"requests_ts", "requests_profile_ts", "requests_model_ts", "requests_session_ts", "requests_agent"}
+INDEXES = {"requests_ts", "requests_profile_ts", "requests_model_ts", "requests_session_ts"}
 
 
 def columns(conn: sqlite3.Connection) -> list[str]:
