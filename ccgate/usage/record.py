@@ -16,15 +16,17 @@ from typing import Any
 
 from ccgate.usage.model import Exchange, UsageRecord
 
-# Bodies above this are scanned with byte patterns instead of json.loads, so one huge
-# request (Claude Code sends up to ~32 MB) cannot hold the interpreter for long.
-JSON_PARSE_LIMIT = 4 * 1024 * 1024
+# Request bodies above this are scanned for their few top-level fields instead of json.loads:
+# parsing Claude Code's 100 KB-32 MB prompts costs ~2 ms per MB of interpreter time that the
+# forwarder's event loop would wait for.
+JSON_PARSE_LIMIT = 256 * 1024
 RESPONSE_PARSE_LIMIT = 8 * 1024 * 1024
 
 _LEGACY_USER_ID = re.compile(r"^user_([0-9a-fA-F]+)_account_([0-9a-fA-F-]*)_session_([0-9a-fA-F-]+)$")
 _UNIFIED_PREFIX = "anthropic-ratelimit-unified-"
 _API_FAMILY = re.compile(r"^anthropic-ratelimit-(requests|tokens|input-tokens|output-tokens)-")
 _MODEL_BYTES = re.compile(rb'"model"\s*:\s*"([^"\\]{1,200})"')
+_LEADING_MODEL_BYTES = re.compile(rb'\s*\{\s*"model"\s*:\s*"([^"\\]{1,200})"')
 _STREAM_BYTES = re.compile(rb'"stream"\s*:\s*(true|false)')
 _SPEED_BYTES = re.compile(rb'"speed"\s*:\s*"([^"\\]{1,40})"')
 _USER_ID_BYTES = re.compile(rb'"user_id"\s*:\s*"((?:[^"\\]|\\.){1,2000})"')
@@ -117,19 +119,37 @@ def _request_fields(body: bytes | None, request_headers: Mapping[str, str]) -> d
 
 
 def _scan_large_body(body: bytes) -> dict[str, Any]:
-    """Best effort for huge bodies: Claude Code writes `model` first and `stream`/`metadata` last."""
-    head, tail = body[:65536], body[-65536:]
+    """Large bodies: find the few top-level fields by their key instead of parsing megabytes of prompt.
+
+    bytes.find runs at memory speed. Claude Code writes `model` as the first key (later tool_use
+    inputs in `messages` may hold their own "model"); the SDKs write it after `messages`, and what
+    follows it (tools' schemas) holds no string-valued "model". So: a leading `model`, else the
+    last string-valued one; and the last `stream`, `speed` and `user_id`, small keys written after
+    the prompt.
+    """
     out: dict[str, Any] = {}
-    if m := _MODEL_BYTES.search(head):
+    if m := _LEADING_MODEL_BYTES.match(body) or _find_value(body, b'"model"', _MODEL_BYTES, last=True):
         out["model"] = m.group(1).decode("utf-8", "replace")
-    if streams := _STREAM_BYTES.findall(tail):
-        out["stream"] = streams[-1] == b"true"
-    if m := _SPEED_BYTES.search(tail):
+    if m := _find_value(body, b'"stream"', _STREAM_BYTES, last=True):
+        out["stream"] = m.group(1) == b"true"
+    if m := _find_value(body, b'"speed"', _SPEED_BYTES, last=True):
         out["speed"] = m.group(1).decode("utf-8", "replace")
-    if m := _USER_ID_BYTES.search(tail):
+    if m := _find_value(body, b'"user_id"', _USER_ID_BYTES, last=True):
         with contextlib.suppress(ValueError):
             out["user_id"] = json.loads(b'"' + m.group(1) + b'"')
     return out
+
+
+def _find_value(body: bytes, key: bytes, pattern: re.Pattern[bytes], *, last: bool) -> re.Match[bytes] | None:
+    """The first (or last) occurrence of `key` that `pattern` matches as `key: value`; a few tries at most."""
+    pos = body.rfind(key) if last else body.find(key)
+    for _ in range(64):
+        if pos < 0:
+            return None
+        if m := pattern.match(body, pos):
+            return m
+        pos = body.rfind(key, 0, pos) if last else body.find(key, pos + 1)
+    return None
 
 
 def _float_header(headers: Mapping[str, str], name: str) -> float | None:

@@ -213,18 +213,66 @@ def test_stream_record_matches_case(case: Any) -> None:
     assert rec.error_type == case.expected.get("error_type")
 
 
-def test_huge_body_is_scanned_not_parsed() -> None:
-    """Bodies over the parse limit still yield model, stream and the session (Claude Code's key order)."""
-    filler = [{"role": "user", "content": "x" * 1000}] * 5000
+def big_messages(n: int) -> list[dict[str, Any]]:
+    """A long conversation whose tool calls carry their own "model" and "stream" keys (like Claude Code's Task tool)."""
+    turn = [
+        {"role": "user", "content": "x" * 1000 + ' "model": "in-text", "stream": true'},
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": "t",
+                    "name": "Task",
+                    "input": {"model": "haiku", "stream": False, "prompt": "y" * 500},
+                }
+            ],
+        },
+    ]
+    return turn * n
+
+
+@pytest.mark.parametrize("order", ["claude_code", "sdk"])
+def test_large_body_is_scanned_not_parsed(order: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bodies over the parse limit yield model, stream, speed and the session without json.loads, in
+    Claude Code's key order (model first) and the SDKs' (messages first)."""
+    import ccgate.usage.record as record_mod
+
     user_id = json.dumps({"device_id": "d", "account_uuid": ACCOUNT, "session_id": SESSION})
-    big = json.dumps(
-        {"model": "claude-opus-4-8", "messages": filler, "metadata": {"user_id": user_id}, "stream": True}
-    ).encode()
-    assert len(big) > 4 * 1024 * 1024
+    messages = big_messages(300)
+    if order == "claude_code":
+        data = {
+            "model": "claude-opus-4-8",
+            "messages": messages,
+            "system": "s",
+            "metadata": {"user_id": user_id},
+            "max_tokens": 100,
+            "speed": "fast",
+            "stream": True,
+        }
+    else:
+        data = {
+            "max_tokens": 100,
+            "messages": messages,
+            "model": "claude-opus-4-8",
+            "metadata": {"user_id": user_id},
+            "speed": "fast",
+            "stream": True,
+            "tools": [{"name": "Task", "input_schema": {"properties": {"model": {"type": "string"}}}}],
+        }
+    big = json.dumps(data).encode()
+    assert len(big) > record_mod.JSON_PARSE_LIMIT
+    real_loads = json.loads
+    monkeypatch.setattr(
+        record_mod.json,
+        "loads",
+        lambda b, *a, **k: real_loads(b, *a, **k) if len(b) < 100_000 else pytest.fail("parsed a large body"),
+    )
     rec = build_record(exchange(request_body=big))
-    assert (rec.request_model, rec.stream, rec.session_id, rec.account_id) == (
+    assert (rec.request_model, rec.stream, rec.speed, rec.session_id, rec.account_id) == (
         "claude-opus-4-8",
         True,
+        "fast",
         SESSION,
         ACCOUNT,
     )
