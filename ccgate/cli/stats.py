@@ -1,9 +1,192 @@
-"""`ccgate stats`: placeholder until its issue lands; registers nothing yet."""
+"""`ccgate stats`, `ccgate stats blocks` and `ccgate statusline`: parse, call one report function, render.
+
+The report functions live in ccgate.reports (the dashboard calls the same ones); rich and
+genai-prices are imported only inside the commands.
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import typer
+
+from ccgate.errors import UsageError
+
+BY_CHOICES = ("day", "week", "month", "hour", "model", "profile", "session", "account", "billing")
+
+
+def _context(tz_name: str | None, since: str | None, until: str | None, default_days: int) -> tuple[Any, float, float]:
+    from datetime import datetime
+
+    from ccgate.reports import timespec
+    from ccgate.reports.stats import FAR_FUTURE
+
+    tz = timespec.resolve_tz(tz_name)
+    now = datetime.now(tz)
+    start = timespec.parse_when(since, tz, now, end=False) if since else timespec.default_since(tz, now, default_days)
+    end = timespec.parse_when(until, tz, now, end=True) if until else FAR_FUTURE
+    if end <= start:
+        raise UsageError("--until must be later than --since")
+    return tz, start, end
+
+
+def _pricer(config: Any) -> Any:
+    from ccgate.reports.pricing import Pricer, default_cache_file
+
+    return Pricer.from_config(config, default_cache_file())
+
+
+def _profile_kinds(config: Any) -> dict[str, str]:
+    return {name: str(table.get("kind")) for name, table in config.profiles.items() if isinstance(table, dict)}
+
+
+def _check_format(as_json: bool, as_csv: bool) -> None:
+    if as_json and as_csv:
+        raise UsageError("choose one of --json and --csv")
+
+
+def run_stats(
+    by: str,
+    since: str | None,
+    until: str | None,
+    tz_name: str | None,
+    profile: str | None,
+    model: str | None,
+    breakdown: bool,
+    as_json: bool,
+    as_csv: bool,
+    chart: bool,
+) -> None:
+    from ccgate.cli._common import load
+    from ccgate.reports import render
+    from ccgate.reports.stats import StatsQuery, stats_report
+    from ccgate.usage import store
+
+    _check_format(as_json, as_csv)
+    if by not in BY_CHOICES:
+        raise UsageError(f"--by must be one of {', '.join(BY_CHOICES)}, not {by!r}")
+    config = load()
+    tz, start, end = _context(tz_name, since, until, 7)
+    conn = store.connect_reader()
+    if conn is None:
+        conn = _empty_db()
+    query = StatsQuery(by=by, since=start, until=end, tz=tz, profile=profile, model=model, breakdown=breakdown)
+    report = stats_report(
+        conn,
+        _pricer(config),
+        query,
+        profile_kinds=_profile_kinds(config),
+        plan_monthly_usd=config.settings.plan_monthly_usd,
+    ).to_dict()
+    if as_json:
+        print(render.to_json(report))
+    elif as_csv:
+        sys.stdout.write(render.stats_csv(report))
+    else:
+        render.print_stats(report, chart=chart, breakdown=breakdown)
+
+
+def _empty_db() -> Any:
+    """An in-memory log with the real schema, so an empty report has the same shape as a full one."""
+    from ccgate.usage import store
+
+    conn = store.open_db(":memory:")  # type: ignore[arg-type]
+    store.migrate(conn)
+    return conn
+
+
+def run_blocks(
+    since: str | None, until: str | None, tz_name: str | None, profile: str | None, as_json: bool, as_csv: bool
+) -> None:
+    from ccgate.cli._common import load
+    from ccgate.reports import render
+    from ccgate.reports.blocks import blocks_report
+    from ccgate.usage import store
+
+    _check_format(as_json, as_csv)
+    config = load()
+    tz, start, end = _context(tz_name, since, until, 7)
+    conn = store.connect_reader() or _empty_db()
+    report = blocks_report(conn, _pricer(config), start, end, profile=profile)
+    if as_json:
+        print(render.to_json(report))
+    elif as_csv:
+        sys.stdout.write(render.blocks_csv(report))
+    else:
+        render.print_blocks(report, tz)
+
+
+def run_statusline() -> None:
+    """Never fails: Claude Code shows whatever the first line is, so errors become a short text."""
+    import json
+
+    try:
+        from ccgate.config import load_config
+        from ccgate.reports.pricing import Pricer, default_cache_file
+        from ccgate.reports.statusline import format_line, statusline_data
+        from ccgate.reports.timespec import resolve_tz
+        from ccgate.usage import store
+
+        try:
+            stdin = json.loads(sys.stdin.read() or "{}")
+        except ValueError:
+            stdin = {}
+        if not isinstance(stdin, dict):
+            stdin = {}
+        tz = resolve_tz(None)
+        pricer = Pricer.from_config(load_config(), default_cache_file())
+        conn = store.connect_reader()
+        session = stdin.get("session_id") if isinstance(stdin.get("session_id"), str) else None
+        print(format_line(statusline_data(conn, pricer, session, tz), stdin, tz))
+    except Exception as exc:  # a status line must never break the prompt
+        print(f"ccgate: {type(exc).__name__}")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    stats_app = typer.Typer(
+        name="stats",
+        help="What you used and what it would cost at API prices, by period, model, profile or session.",
+        invoke_without_command=True,
+        no_args_is_help=False,
+    )
+
+    @stats_app.callback(invoke_without_command=True)
+    def stats_cmd(
+        ctx: typer.Context,
+        by: str = typer.Option("day", "--by", help=f"Group by: {', '.join(BY_CHOICES)}."),
+        since: str | None = typer.Option(
+            None, "--since", help="Start: YYYY-MM-DD, YYYY-MM-DDTHH:MM, today, or 24h/7d/2w ago. Default: 7 days."
+        ),
+        until: str | None = typer.Option(None, "--until", help="End (a date includes that whole day). Default: now."),
+        tz: str | None = typer.Option(None, "--tz", help="IANA time zone for periods (default: local)."),
+        profile: str | None = typer.Option(None, "--profile", help="Only this profile."),
+        model: str | None = typer.Option(None, "--model", help="Only models whose name contains this."),
+        breakdown: bool = typer.Option(False, "--breakdown", help="Split each row by model."),
+        as_json: bool = typer.Option(False, "--json", help="JSON (fields: README 'Stats fields')."),
+        as_csv: bool = typer.Option(False, "--csv", help="CSV with the same field names."),
+        chart: bool = typer.Option(False, "--chart", help="Bar chart of cost per row."),
+    ) -> None:
+        """Usage and cost reports (default: the last 7 days by day, with totals)."""
+        if ctx.invoked_subcommand is not None:
+            return
+        run_stats(by, since, until, tz, profile, model, breakdown, as_json, as_csv, chart)
+
+    @stats_app.command("blocks")
+    def blocks_cmd(
+        since: str | None = typer.Option(None, "--since", help="Start (default: 7 days ago)."),
+        until: str | None = typer.Option(None, "--until", help="End (default: now)."),
+        tz: str | None = typer.Option(None, "--tz", help="IANA time zone for display (default: local)."),
+        profile: str | None = typer.Option(None, "--profile", help="Only this profile (limits are per account)."),
+        as_json: bool = typer.Option(False, "--json", help="JSON output."),
+        as_csv: bool = typer.Option(False, "--csv", help="CSV output."),
+    ) -> None:
+        """5-hour blocks, the active block's burn rate and projection, and the upstream's real utilization."""
+        run_blocks(since, until, tz, profile, as_json, as_csv)
+
+    app.add_typer(stats_app, name="stats")
+
+    @app.command("statusline")
+    def statusline_cmd() -> None:
+        """Claude Code statusLine command: today's cost, this session's cost, 5h utilization (reads JSON on stdin)."""
+        run_statusline()
