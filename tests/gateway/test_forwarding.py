@@ -27,20 +27,20 @@ def test_sdk_results_equal_direct(gate: Gate, fake: FakeUpstream, gzip: bool) ->
     extra = {"x-fake-gzip": "1"} if gzip else {}
     direct = anthropic.Anthropic(auth_token="sk-ant-oat01-client", base_url=fake.url, default_headers=extra)
     via = anthropic.Anthropic(auth_token="sk-ant-oat01-client", base_url=gate.profile_url("max"), default_headers=extra)
-    for client_pair in ((direct, via),):
-        a = client_pair[0].messages.create(model=MODEL, max_tokens=50, messages=PROMPT)
-        b = client_pair[1].messages.create(model=MODEL, max_tokens=50, messages=PROMPT)
+    with direct, via:
+        a = direct.messages.create(model=MODEL, max_tokens=50, messages=PROMPT)
+        b = via.messages.create(model=MODEL, max_tokens=50, messages=PROMPT)
         assert _comparable(a) == _comparable(b)
-        with client_pair[0].messages.stream(model=MODEL, max_tokens=50, messages=PROMPT) as s:
+        with direct.messages.stream(model=MODEL, max_tokens=50, messages=PROMPT) as s:
             a_events = [e.type for e in s]
             a_final = s.get_final_message()
-        with client_pair[1].messages.stream(model=MODEL, max_tokens=50, messages=PROMPT) as s:
+        with via.messages.stream(model=MODEL, max_tokens=50, messages=PROMPT) as s:
             b_events = [e.type for e in s]
             b_final = s.get_final_message()
-        assert a_events == b_events
-        assert _comparable(a_final) == _comparable(b_final)
-        assert b_final.usage.cache_creation is not None
-        assert b_final.usage.cache_creation.ephemeral_1h_input_tokens == 200
+    assert a_events == b_events
+    assert _comparable(a_final) == _comparable(b_final)
+    assert b_final.usage.cache_creation is not None
+    assert b_final.usage.cache_creation.ephemeral_1h_input_tokens == 200
 
 
 def test_first_event_arrives_before_upstream_sends_the_rest(gate: Gate, fake: FakeUpstream) -> None:
