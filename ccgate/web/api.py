@@ -1,0 +1,239 @@
+"""/ccgate/api/*: the read-only JSON the page draws from.
+
+Spend and session totals come from `ccgate.reports.stats.stats_report`, the function behind
+`ccgate stats --json`, so the page and the terminal can never disagree. Every read runs in a
+worker thread on its own read-only SQLite connection; the event loop keeps forwarding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiohttp import web
+
+from ccgate import paths
+from ccgate.config import Config
+from ccgate.profiles import all_profiles
+from ccgate.reports.pricing import LONG_CONTEXT_THRESHOLD, Pricer, TokenSums, default_cache_file
+from ccgate.reports.stats import SUBSCRIPTION_KINDS, StatsQuery, stats_report
+from ccgate.usage.model import UsageRecord
+from ccgate.web import queries
+
+T = TypeVar("T")
+SPEND_BY = ("day", "week", "month")
+STACK_BY = ("model", "profile")
+SESSIONS_DAYS = 7.0
+MAX_LIMIT = 500
+
+
+class BadQuery(ValueError):
+    pass
+
+
+class Reader:
+    """Runs report functions off the loop, one at a time (the Pricer's file cache is not thread-safe)."""
+
+    def __init__(self, db_path: Path, config: Callable[[], Config]) -> None:
+        self.db_path = db_path
+        self.config = config
+        self._lock = threading.Lock()
+        self._pricer: Pricer | None = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(conn, pricer, config, *args) in a worker thread; conn is None before the log exists."""
+        return await asyncio.get_running_loop().run_in_executor(None, self._call, fn, args)
+
+    def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        with self._lock:
+            config = self.config()
+            if self._pricer is None:
+                self._pricer = Pricer.from_config(config, default_cache_file())
+            conn = queries.open_reader(self.db_path)
+            try:
+                return fn(conn, self._pricer, config, *args)
+            finally:
+                if conn is not None:
+                    conn.close()
+
+
+def profile_kinds(config: Config) -> dict[str, str]:
+    return {p.name: p.kind for p in all_profiles(config)}
+
+
+def record_cost(pricer: Pricer, rec: UsageRecord | dict[str, Any]) -> float | None:
+    """One request's cost at API list prices, priced exactly as the reports price it."""
+    get = rec.get if isinstance(rec, dict) else (lambda k: getattr(rec, k))
+    if get("endpoint") != "messages":
+        return 0.0
+    sums = TokenSums(
+        get("input_tokens"),
+        get("cache_read_tokens"),
+        get("cache_write_5m_tokens"),
+        get("cache_write_1h_tokens"),
+        get("cache_write_other_tokens"),
+        get("output_tokens"),
+        get("web_search_requests") or 0,
+    )
+    prompt = sums.input + sums.cache_read + sums.cache_write_5m + sums.cache_write_1h + sums.cache_write_other
+    cost = pricer.cost(
+        get("model") or get("request_model"), sums, prompt > LONG_CONTEXT_THRESHOLD, get("speed") == "fast"
+    )
+    return None if cost is None else float(round(cost, 6))
+
+
+# --- query parameters -------------------------------------------------------------------------
+
+
+def _choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str:
+    value = request.query.get(name, choices[0])
+    if value not in choices:
+        raise BadQuery(f"{name} must be one of {', '.join(choices)}")
+    return value
+
+
+def _int(request: web.Request, name: str, default: int, high: int) -> int:
+    try:
+        value = int(request.query.get(name, default))
+    except ValueError:
+        raise BadQuery(f"{name} must be a whole number") from None
+    if not 1 <= value <= high:
+        raise BadQuery(f"{name} must be between 1 and {high}")
+    return value
+
+
+def _tz(request: web.Request) -> tzinfo:
+    name = request.query.get("tz")
+    if not name:
+        return datetime.now().astimezone().tzinfo or UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadQuery(f"unknown time zone {name!r}") from None
+
+
+def _when(value: str | None, tz: tzinfo, default: float) -> float:
+    """A date (YYYY-MM-DD, local midnight), unix seconds, or a relative `24h`/`7d`/`2w` back from now."""
+    if not value:
+        return default
+    units = {"h": 3600, "d": 86400, "w": 7 * 86400}
+    if value[-1:] in units and value[:-1].isdigit():
+        return time.time() - int(value[:-1]) * units[value[-1]]
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise BadQuery(f"bad date {value!r}: use YYYY-MM-DD, unix seconds or 24h/7d/2w") from None
+    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+
+
+def spend_query(request: web.Request) -> tuple[StatsQuery, str]:
+    tz = _tz(request)
+    by = _choice(request, "by", SPEND_BY)
+    stack = _choice(request, "stack", STACK_BY)
+    today = datetime.now(tz).date()
+    default_since = {
+        "day": today - timedelta(days=13),
+        "week": today - timedelta(weeks=11),
+        "month": today.replace(day=1) - timedelta(days=330),
+    }[by]
+    since = _when(request.query.get("since"), tz, datetime(*default_since.timetuple()[:3], tzinfo=tz).timestamp())
+    until = _when(request.query.get("until"), tz, StatsQuery().until)
+    q = StatsQuery(
+        by=by,
+        since=since,
+        until=until,
+        tz=tz,
+        profile=request.query.get("profile") or None,
+        model=request.query.get("model") or None,
+        breakdown=stack == "model",
+    )
+    return q, stack
+
+
+# --- the report calls (worker thread) -----------------------------------------------------------
+
+
+def spend(conn: sqlite3.Connection | None, pricer: Pricer, config: Config, q: StatsQuery, stack: str) -> dict[str, Any]:
+    kinds = profile_kinds(config)
+    plan = config.settings.plan_monthly_usd
+    if conn is None:
+        return {"report": None, "stacks": {}, "stack": stack, "kinds": kinds}
+    report = stats_report(conn, pricer, q, profile_kinds=kinds, plan_monthly_usd=plan).to_dict()
+    stacks: dict[str, dict[str, Any]] = {}
+    if stack == "model":
+        for row in report["rows"]:
+            stacks[row["key"]] = {m["model"]: m for m in row.get("models", [])}
+    else:
+        # One stats_report per profile: the same function, filtered, never a second aggregation.
+        by_profile = stats_report(
+            conn,
+            pricer,
+            StatsQuery(by="profile", since=q.since, until=q.until, tz=q.tz, model=q.model, profile=q.profile),
+            profile_kinds=kinds,
+        )
+        for prow in by_profile.rows:
+            if prow["key"] == "-":
+                continue
+            sub = StatsQuery(by=q.by, since=q.since, until=q.until, tz=q.tz, profile=prow["key"], model=q.model)
+            for row in stats_report(conn, pricer, sub, profile_kinds=kinds).rows:
+                stacks.setdefault(row["key"], {})[prow["key"]] = row
+    return {"report": report, "stacks": stacks, "stack": stack, "kinds": kinds}
+
+
+def sessions(conn: sqlite3.Connection | None, pricer: Pricer, config: Config, limit: int) -> dict[str, Any]:
+    if conn is None:
+        return {"sessions": []}
+    q = StatsQuery(by="session", since=time.time() - SESSIONS_DAYS * 86400)
+    rows = [r for r in stats_report(conn, pricer, q, profile_kinds=profile_kinds(config)).rows if r["key"] != "-"]
+    rows.sort(key=lambda r: r["last_ts"] or 0, reverse=True)
+    return {"since_days": SESSIONS_DAYS, "sessions": rows[:limit]}
+
+
+def session_tree(conn: sqlite3.Connection | None, pricer: Pricer, config: Config, session_id: str) -> dict[str, Any]:
+    rows = [] if conn is None else queries.session_rows(conn, session_id)
+    rows = [r for r in rows if r["endpoint"] == "messages"]
+    if not rows:
+        raise web.HTTPNotFound(text='{"error": "no such session"}', content_type="application/json")
+    costs = {r["id"]: record_cost(pricer, r) for r in rows}
+    totals = stats_report(
+        conn,
+        pricer,
+        StatsQuery(by="session", session=session_id),  # type: ignore[arg-type]
+        profile_kinds=profile_kinds(config),
+    ).totals
+    return {"session_id": session_id, "totals": totals, "tree": queries.agent_tree(rows, costs), "requests": rows}
+
+
+def limits(conn: sqlite3.Connection | None, pricer: Pricer, config: Config) -> dict[str, Any]:
+    now = time.time()
+    kinds = profile_kinds(config)
+    out = []
+    for name, kind in sorted(kinds.items()):
+        latest = None if conn is None else queries.latest_limits(conn, name, now)
+        out.append({"profile": name, "kind": kind, "subscription": kind in SUBSCRIPTION_KINDS, "latest": latest})
+    subs = [n for n, k in kinds.items() if k in SUBSCRIPTION_KINDS]
+    return {"now": now, "profiles": out, "alarms": [] if conn is None else queries.alarms(conn, subs, now)}
+
+
+def recent(conn: sqlite3.Connection | None, pricer: Pricer, config: Config, limit: int) -> list[dict[str, Any]]:
+    rows = [] if conn is None else queries.recent(conn, limit)
+    for row in rows:
+        row["cost_usd"] = record_cost(pricer, row)
+    return rows
+
+
+def usage_db_path(sink: object) -> Path:
+    """Where the forwarder's usage log is; with --no-log, the default file (it may hold older runs)."""
+    path = getattr(sink, "db_path", None)
+    return Path(path) if path is not None else paths.usage_db()

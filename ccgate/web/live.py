@@ -1,0 +1,80 @@
+"""The live feed: each finished request, pushed to every open dashboard over Server-Sent Events.
+
+SSE rather than a WebSocket: the push is one-way, EventSource reconnects by itself, and it is a
+plain GET the Host/Origin guard already understands. Each subscriber has a bounded queue: a
+stalled browser tab loses feed lines (it can reload) instead of growing the forwarder's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+QUEUE_SIZE = 1000
+STATE_S = 1.0  # in-flight and log-backlog figures, pushed at most this often and only when they change
+HEARTBEAT_S = 15.0
+_CLOSE = object()
+
+
+class LiveHub:
+    def __init__(self) -> None:
+        self._subscribers: set[asyncio.Queue[object]] = set()
+
+    def publish(self, item: dict[str, Any]) -> None:
+        data = json.dumps(item, separators=(",", ":"))
+        for q in self._subscribers:
+            with contextlib.suppress(asyncio.QueueFull):
+                q.put_nowait(data)
+
+    def close(self) -> None:
+        """Ask every open stream to end (server shutdown), so they do not hold the graceful stop."""
+        for q in self._subscribers:
+            with contextlib.suppress(asyncio.QueueFull):
+                q.put_nowait(_CLOSE)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    async def stream(self, request: web.Request, state: Callable[[], dict[str, Any]]) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
+        await resp.prepare(request)
+        q: asyncio.Queue[object] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self._subscribers.add(q)
+        try:
+            last_state = json.dumps(state())
+            await resp.write(_event("state", last_state))
+            quiet = 0.0
+            while True:
+                try:
+                    item = await asyncio.wait_for(q.get(), STATE_S)
+                except TimeoutError:
+                    now_state = json.dumps(state())
+                    if now_state != last_state:
+                        last_state, quiet = now_state, 0.0
+                        await resp.write(_event("state", now_state))
+                    else:
+                        quiet += STATE_S
+                        if quiet >= HEARTBEAT_S:
+                            quiet = 0.0
+                            await resp.write(b": keep-alive\n\n")
+                    continue
+                if item is _CLOSE:
+                    break
+                await resp.write(_event("request", str(item)))
+        except ConnectionResetError:  # the tab went away mid-write
+            pass
+        finally:
+            self._subscribers.discard(q)
+        return resp
+
+
+def _event(name: str, data: str) -> bytes:
+    return f"event: {name}\ndata: {data}\n\n".encode()
