@@ -1,0 +1,296 @@
+"""Golden report: a small fixed log whose totals and costs are worked out here by hand from the
+published per-million-token prices, checked through the real `ccgate stats` command (JSON, CSV, table)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Runner
+from tests.reports.conftest import parse_csv, parse_json, rec, table_header, table_rows, wide_env
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+# Hand-computed costs (USD) of each request; per-MTok prices: sonnet-4-5 $3/$15 (above 200k prompt
+# tokens $6/$22.50 for every class), sonnet-5 $2/$10 (no tier), opus-4-8 $5/$25, haiku-4-5 overridden
+# to $0.50/$1; cache reads 0.1x input, 5-minute writes 1.25x, 1-hour writes 2x.
+R1 = 300_000 * 6 / 1e6 + 1_000 * 22.5 / 1e6  # long context: 1.8225
+R2 = (1_000 * 3 + 100_000 * 0.3 + 10_000 * 3.75 + 20_000 * 6 + 2_000 * 15) / 1e6  # 0.2205
+R3 = (2_000 * 5 + 100_000 * 10 + 4_000 * 25) / 1e6  # 1-hour writes at 2x input: 1.11
+R4 = (250_000 * 2 + 10_000 * 10) / 1e6  # > 200k but no tier on sonnet-5: 0.6
+R8 = (1_000_000 * 0.5 + 100_000 * 1) / 1e6  # override: 0.6
+
+CONFIG = """
+[settings]
+plan_monthly_usd = 100
+
+[profiles.max]
+kind = "max-oauth"
+
+[profiles.work]
+kind = "api-key"
+
+[prices."claude-haiku-4-5"]
+input_mtok = 0.5
+output_mtok = 1
+"""
+
+
+def golden_records() -> list[Any]:
+    return [
+        rec(
+            at("2026-03-02T09:00"),
+            "claude-sonnet-4-5",
+            input_tokens=300_000,
+            output_tokens=1_000,
+            profile="work",
+            billing="api",
+            session_id="A",
+        ),
+        rec(
+            at("2026-03-02T10:00"),
+            "claude-sonnet-4-5",
+            input_tokens=1_000,
+            cache_read_tokens=100_000,
+            cache_write_5m_tokens=10_000,
+            cache_write_1h_tokens=20_000,
+            output_tokens=2_000,
+            profile="work",
+            billing="api",
+            session_id="A",
+        ),
+        rec(
+            at("2026-03-02T23:59:59"),
+            "claude-opus-4-8",
+            input_tokens=2_000,
+            cache_write_1h_tokens=100_000,
+            output_tokens=4_000,
+            profile="max",
+            billing="subscription",
+            session_id="B",
+        ),
+        rec(
+            at("2026-03-03T00:00"),
+            "claude-sonnet-5",
+            input_tokens=250_000,
+            output_tokens=10_000,
+            profile="max",
+            billing="subscription",
+            session_id="B",
+        ),
+        rec(
+            at("2026-03-03T08:00"),
+            "claude-mystery-9",
+            input_tokens=5_000,
+            output_tokens=500,
+            profile="max",
+            billing="subscription",
+            session_id="C",
+        ),
+        # count_tokens is never spend, nor a request in the report.
+        rec(
+            at("2026-03-03T08:01"),
+            None,
+            endpoint="count_tokens",
+            path="/v1/messages/count_tokens",
+            count_tokens_input=999_999,
+            profile="max",
+            session_id="C",
+        ),
+        rec(
+            at("2026-03-03T09:00"),
+            "claude-sonnet-5",
+            status=529,
+            error_type="overloaded_error",
+            profile="max",
+            billing="subscription",
+            session_id="C",
+        ),
+        rec(
+            at("2026-03-03T10:00"),
+            "claude-haiku-4-5-20251001",
+            input_tokens=1_000_000,
+            output_tokens=100_000,
+            profile="max",
+            billing="subscription",
+            session_id="C",
+        ),
+    ]
+
+
+RANGE = ("--since", "2026-03-01", "--until", "2026-03-05", "--tz", "UTC")
+
+
+@pytest.fixture
+def golden(usage_log: Callable[..., Path], config_toml: Callable[[str], Path]) -> None:
+    config_toml(CONFIG)
+    usage_log(golden_records())
+
+
+def rows_by_key(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["key"]: r for r in report["rows"]}
+
+
+def test_by_day(golden: None, ccgate: Runner) -> None:
+    report = parse_json(ccgate("stats", *RANGE, "--json").stdout)
+    rows = rows_by_key(report)
+    assert list(rows) == ["2026-03-02", "2026-03-03"]
+    day1, day2 = rows["2026-03-02"], rows["2026-03-03"]
+    assert day1["requests"] == 3 and day1["errors"] == 0
+    assert day1["input_tokens"] == 303_000
+    assert day1["cache_write_tokens"] == 130_000 and day1["cache_write_1h_tokens"] == 120_000
+    assert day1["cache_read_tokens"] == 100_000 and day1["output_tokens"] == 7_000
+    assert day1["cost_usd"] == pytest.approx(R1 + R2 + R3, abs=1e-9)
+    assert day1["api_cost_usd"] == pytest.approx(R1 + R2, abs=1e-9)
+    assert day1["subscription_cost_usd"] == pytest.approx(R3, abs=1e-9)
+    assert day1["cost_basis"] == "mixed"
+    assert day1["cache_hit_ratio"] == round(100_000 / (303_000 + 100_000 + 130_000), 4)
+    assert day2["requests"] == 4 and day2["errors"] == 1
+    assert day2["cost_usd"] == pytest.approx(R4 + R8, abs=1e-9)
+    assert day2["unpriced_requests"] == 1 and day2["unpriced_models"] == ["claude-mystery-9"]
+    totals = report["totals"]
+    assert totals["requests"] == 7
+    assert totals["cost_usd"] == pytest.approx(R1 + R2 + R3 + R4 + R8, abs=1e-9)
+    assert any("claude-mystery-9" in note for note in report["notes"])
+
+
+def test_by_model(golden: None, ccgate: Runner) -> None:
+    rows = rows_by_key(parse_json(ccgate("stats", *RANGE, "--by", "model", "--json").stdout))
+    assert rows["claude-sonnet-4-5"]["cost_usd"] == pytest.approx(R1 + R2, abs=1e-9)
+    assert rows["claude-opus-4-8"]["cost_usd"] == pytest.approx(R3, abs=1e-9)
+    assert rows["claude-sonnet-5"]["cost_usd"] == pytest.approx(R4, abs=1e-9)
+    assert rows["claude-sonnet-5"]["requests"] == 2 and rows["claude-sonnet-5"]["errors"] == 1
+    assert rows["claude-haiku-4-5-20251001"]["cost_usd"] == pytest.approx(R8, abs=1e-9)
+    mystery = rows["claude-mystery-9"]
+    assert mystery["cost_usd"] is None  # unpriced, never $0
+    assert mystery["unpriced_requests"] == 1 and mystery["input_tokens"] == 5_000
+
+
+def test_by_session_and_profile(golden: None, ccgate: Runner) -> None:
+    sessions = rows_by_key(parse_json(ccgate("stats", *RANGE, "--by", "session", "--json").stdout))
+    assert sessions["A"]["cost_usd"] == pytest.approx(R1 + R2, abs=1e-9)
+    assert sessions["B"]["cost_usd"] == pytest.approx(R3 + R4, abs=1e-9)
+    assert sessions["C"]["cost_usd"] == pytest.approx(R8, abs=1e-9) and sessions["C"]["unpriced_requests"] == 1
+    profiles = rows_by_key(parse_json(ccgate("stats", *RANGE, "--by", "profile", "--json").stdout))
+    assert profiles["max"]["cost_basis"] == "api-equivalent"
+    assert profiles["work"]["cost_basis"] == "api"
+    assert profiles["max"]["api_cost_usd"] == 0
+
+
+def test_breakdown_splits_each_day_by_model(golden: None, ccgate: Runner) -> None:
+    report = parse_json(ccgate("stats", *RANGE, "--breakdown", "--json").stdout)
+    day1 = rows_by_key(report)["2026-03-02"]
+    models = {m["model"]: m for m in day1["models"]}
+    assert set(models) == {"claude-sonnet-4-5", "claude-opus-4-8"}
+    assert models["claude-sonnet-4-5"]["cost_usd"] == pytest.approx(R1 + R2, abs=1e-9)
+    assert sum(m["requests"] for m in day1["models"]) == day1["requests"]
+
+
+def test_filters(golden: None, ccgate: Runner) -> None:
+    report = parse_json(ccgate("stats", *RANGE, "--profile", "work", "--json").stdout)
+    assert report["totals"]["requests"] == 2
+    assert report["totals"]["cost_usd"] == pytest.approx(R1 + R2, abs=1e-9)
+    report = parse_json(ccgate("stats", *RANGE, "--model", "opus", "--json").stdout)
+    assert report["totals"]["cost_usd"] == pytest.approx(R3, abs=1e-9)
+
+
+def test_plan_savings(golden: None, ccgate: Runner) -> None:
+    plan = parse_json(ccgate("stats", *RANGE, "--json").stdout)["plan"]
+    # 5 days (--until 2026-03-05 includes that day) of a $100/month plan (average month: 365.25/12 days)
+    # against the subscription usage at API prices.
+    prorated = 100 * 5 / (365.25 / 12)
+    assert plan["period_days"] == 5
+    assert plan["plan_cost_for_period_usd"] == pytest.approx(prorated, abs=1e-6)
+    assert plan["subscription_api_equivalent_usd"] == pytest.approx(R3 + R4 + R8, abs=1e-9)
+    assert plan["plan_saved_usd"] == pytest.approx(R3 + R4 + R8 - prorated, abs=1e-6)
+    monthly = parse_json(ccgate("stats", *RANGE, "--by", "month", "--json").stdout)["rows"]
+    assert monthly[0]["plan_saved_usd"] == pytest.approx(R3 + R4 + R8 - 100, abs=1e-6)
+
+
+@pytest.mark.parametrize("by", ["day", "model", "session", "profile"])
+def test_json_csv_and_table_agree(golden: None, ccgate: Runner, by: str) -> None:
+    report = parse_json(ccgate("stats", *RANGE, "--by", by, "--json").stdout)
+    csv_rows = {r["key"]: r for r in parse_csv(ccgate("stats", *RANGE, "--by", by, "--csv").stdout)}
+    table = ccgate("stats", *RANGE, "--by", by, env=wide_env()).stdout
+    cells = table_rows(table)
+    header = table_header(table)
+    assert header[:9] == [by, "requests", "errors", "input", "cache write", "cache read", "output", "hit", "cost"]
+    for row in [*report["rows"], report["totals"]]:
+        line = csv_rows[row["key"]]
+        for field in ("requests", "errors", "input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"):
+            assert int(line[field]) == row[field]
+        assert (float(line["cost_usd"]) if line["cost_usd"] else None) == row["cost_usd"]
+        cell = cells[row["key"]]
+        assert cell[1] == f"{row['requests']:,}" and cell[3] == f"{row['input_tokens']:,}"
+        assert cell[6] == f"{row['output_tokens']:,}"
+        expected_cost = "unpriced" if row["cost_usd"] is None else f"${row['cost_usd']:,.2f}"
+        if row["unpriced_requests"] and row["cost_usd"] is not None:
+            expected_cost += "+?"
+        assert cell[8] == expected_cost
+    assert "claude-mystery-9" in table  # the unpriced note
+
+
+def test_table_separates_api_billed_from_subscription(golden: None, ccgate: Runner) -> None:
+    table = ccgate("stats", *RANGE, env=wide_env()).stdout
+    header = table_header(table)
+    assert header[-2:] == ["API-billed", "sub. API-equiv."]
+    total = table_rows(table)["total"]
+    assert total[-2] == f"${R1 + R2:,.2f}" and total[-1] == f"${R3 + R4 + R8:,.2f}"
+    assert "saved" in table or "more than API prices" in table
+
+
+def test_narrow_terminal_keeps_key_and_cost(golden: None, ccgate: Runner) -> None:
+    table = ccgate("stats", *RANGE, env=wide_env(COLUMNS="50")).stdout
+    assert max(len(line) for line in table.splitlines() if line.startswith(("│", "┃"))) <= 50
+    header = table_header(table)
+    assert header[0] == "day" and "cost" in header
+    assert "\x1b[" not in table  # NO_COLOR
+
+
+def test_chart(golden: None, ccgate: Runner) -> None:
+    out = ccgate("stats", *RANGE, "--chart", env=wide_env(COLUMNS="100")).stdout
+    bars = {line.split()[0]: line.count("█") for line in out.splitlines() if "█" in line}
+    # Bar lengths follow the costs: day 1 is the larger one.
+    assert bars["2026-03-02"] > bars["2026-03-03"] > 0
+    assert bars["2026-03-03"] / bars["2026-03-02"] == pytest.approx((R4 + R8) / (R1 + R2 + R3), abs=0.05)
+
+
+def test_price_change_reaches_old_rows(golden: None, ccgate: Runner, config_toml: Callable[[str], Path]) -> None:
+    config_toml(CONFIG + '\n[prices."claude-opus-4-8"]\ninput_mtok = 50\noutput_mtok = 250\n')
+    rows = rows_by_key(parse_json(ccgate("stats", *RANGE, "--by", "model", "--json").stdout))
+    assert rows["claude-opus-4-8"]["cost_usd"] == pytest.approx(R3 * 10, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--by", "year"), "--by must be one of"),
+        (("--since", "last tuesday"), "cannot read 'last tuesday'"),
+        (("--tz", "Mars/Olympus"), "unknown time zone"),
+        (("--since", "2026-03-05", "--until", "2026-03-01"), "--until must be later"),
+        (("--json", "--csv"), "choose one of --json and --csv"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(ccgate: Runner, args: tuple[str, ...], message: str) -> None:
+    proc = ccgate("stats", *args, check=False)
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("ccgate: ") and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_price_override_is_a_config_error(ccgate: Runner, config_toml: Callable[[str], Path]) -> None:
+    config_toml('[prices."x"]\ninput_mtok = 1\n')
+    proc = ccgate("stats", check=False)
+    assert proc.returncode == 1 and proc.stderr.strip() == "ccgate: prices.x needs at least input_mtok and output_mtok"
+
+
+def test_empty_log(ccgate: Runner) -> None:
+    report = parse_json(ccgate("stats", "--json").stdout)
+    assert report["rows"] == [] and report["totals"]["requests"] == 0 and report["totals"]["cost_usd"] == 0
