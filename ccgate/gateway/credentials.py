@@ -25,7 +25,7 @@ CREDENTIAL_HEADERS = ("authorization", "x-api-key")
 
 @dataclass(slots=True)
 class Decision:
-    """Headers to set on the upstream request (on top of the client's), and what to log about it."""
+    """Headers to set on the upstream request (an empty value removes the header), and what to log."""
 
     set_headers: dict[str, str] = field(default_factory=dict)
     kind: CredentialKind = "none"

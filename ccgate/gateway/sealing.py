@@ -98,8 +98,10 @@ class SecretBroker:
         creds = await self.credentials(config, profile)
         out = secret_headers(profile, creds, headers.get("anthropic-beta"))
         # A handle in a header the kind does not use is removed rather than forwarded.
+        present = {key.lower() for key in out}
         for name in handles:
-            out.setdefault(name, "")
+            if name not in present:
+                out[name] = ""
         return Decision(set_headers=out, kind="sealed", fingerprint=_fp(out))
 
     def _db(self) -> sqlite3.Connection:
