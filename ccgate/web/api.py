@@ -12,18 +12,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
 from ccgate import paths
 from ccgate.config import Config
-from ccgate.profiles import all_profiles
+from ccgate.errors import UsageError
+from ccgate.reports import timespec
+from ccgate.reports.blocks import BLOCK_S, blocks_report, latest_rate_limits
 from ccgate.reports.pricing import LONG_CONTEXT_THRESHOLD, Pricer, TokenSums, default_cache_file
-from ccgate.reports.stats import SUBSCRIPTION_KINDS, StatsQuery, stats_report
+from ccgate.reports.stats import FAR_FUTURE, SUBSCRIPTION_KINDS, StatsQuery, stats_report
 from ccgate.usage.model import UsageRecord
 from ccgate.web import queries
 
@@ -31,6 +32,7 @@ T = TypeVar("T")
 SPEND_BY = ("day", "week", "month")
 STACK_BY = ("model", "profile")
 SESSIONS_DAYS = 7.0
+DEFAULT_DAYS = {"day": 14, "week": 84, "month": 365}
 MAX_LIMIT = 500
 
 
@@ -65,7 +67,8 @@ class Reader:
 
 
 def profile_kinds(config: Config) -> dict[str, str]:
-    return {p.name: p.kind for p in all_profiles(config)}
+    """As `ccgate stats` reads them: straight from the tables, so one odd profile cannot hide the rest."""
+    return {name: str(table.get("kind")) for name, table in config.profiles.items() if isinstance(table, dict)}
 
 
 def record_cost(pricer: Pricer, rec: UsageRecord | dict[str, Any]) -> float | None:
@@ -109,46 +112,24 @@ def _int(request: web.Request, name: str, default: int, high: int) -> int:
     return value
 
 
-def _tz(request: web.Request) -> tzinfo:
-    name = request.query.get("tz")
-    if not name:
-        return datetime.now().astimezone().tzinfo or UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadQuery(f"unknown time zone {name!r}") from None
-
-
-def _when(value: str | None, tz: tzinfo, default: float) -> float:
-    """A date (YYYY-MM-DD, local midnight), unix seconds, or a relative `24h`/`7d`/`2w` back from now."""
-    if not value:
-        return default
-    units = {"h": 3600, "d": 86400, "w": 7 * 86400}
-    if value[-1:] in units and value[:-1].isdigit():
-        return time.time() - int(value[:-1]) * units[value[-1]]
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise BadQuery(f"bad date {value!r}: use YYYY-MM-DD, unix seconds or 24h/7d/2w") from None
-    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
-
-
 def spend_query(request: web.Request) -> tuple[StatsQuery, str]:
-    tz = _tz(request)
+    """The Spend view's filter, read exactly as `ccgate stats` reads --since/--until/--tz."""
     by = _choice(request, "by", SPEND_BY)
     stack = _choice(request, "stack", STACK_BY)
-    today = datetime.now(tz).date()
-    default_since = {
-        "day": today - timedelta(days=13),
-        "week": today - timedelta(weeks=11),
-        "month": today.replace(day=1) - timedelta(days=330),
-    }[by]
-    since = _when(request.query.get("since"), tz, datetime(*default_since.timetuple()[:3], tzinfo=tz).timestamp())
-    until = _when(request.query.get("until"), tz, StatsQuery().until)
+    try:
+        tz = timespec.resolve_tz(request.query.get("tz") or None)
+        now = datetime.now(tz)
+        since_text, until_text = request.query.get("since"), request.query.get("until")
+        since = (
+            timespec.parse_when(since_text, tz, now, end=False)
+            if since_text
+            else timespec.default_since(tz, now, DEFAULT_DAYS[by])
+        )
+        until = timespec.parse_when(until_text, tz, now, end=True) if until_text else FAR_FUTURE
+    except UsageError as exc:
+        raise BadQuery(str(exc)) from None
+    if until <= since:
+        raise BadQuery("until must be later than since")
     q = StatsQuery(
         by=by,
         since=since,
@@ -216,12 +197,22 @@ def session_tree(conn: sqlite3.Connection | None, pricer: Pricer, config: Config
 
 
 def limits(conn: sqlite3.Connection | None, pricer: Pricer, config: Config) -> dict[str, Any]:
+    """Per profile: the latest 5h/7d figures the upstream sent, the active 5-hour block's burn rate
+    (both from ccgate.reports.blocks, as `ccgate stats blocks` shows them) and the utilization pace."""
     now = time.time()
     kinds = profile_kinds(config)
     out = []
     for name, kind in sorted(kinds.items()):
-        latest = None if conn is None else queries.latest_limits(conn, name, now)
-        out.append({"profile": name, "kind": kind, "subscription": kind in SUBSCRIPTION_KINDS, "latest": latest})
+        entry: dict[str, Any] = {"profile": name, "kind": kind, "subscription": kind in SUBSCRIPTION_KINDS}
+        entry["latest"] = None if conn is None else latest_rate_limits(conn, 0.0, FAR_FUTURE, name)
+        entry["block"] = None
+        entry["pace"] = None
+        if conn is not None and (entry["subscription"] or entry["latest"]):
+            entry["block"] = blocks_report(conn, pricer, now - BLOCK_S, FAR_FUTURE, profile=name, now=now)["active"]
+            if entry["latest"]:
+                history = queries.utilization_history(conn, name, now)
+                entry["pace"] = queries.pace_forecast(history, entry["latest"]["reset_5h"])
+        out.append(entry)
     subs = [n for n, k in kinds.items() if k in SUBSCRIPTION_KINDS]
     return {"now": now, "profiles": out, "alarms": [] if conn is None else queries.alarms(conn, subs, now)}
 

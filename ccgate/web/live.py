@@ -45,10 +45,11 @@ class LiveHub:
         resp = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         )
-        await resp.prepare(request)
+        # Subscribed before the headers go out: once the page sees the stream open, nothing is missed.
         q: asyncio.Queue[object] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self._subscribers.add(q)
         try:
+            await resp.prepare(request)
             last_state = json.dumps(state())
             await resp.write(_event("state", last_state))
             quiet = 0.0
@@ -56,19 +57,20 @@ class LiveHub:
                 try:
                     item = await asyncio.wait_for(q.get(), STATE_S)
                 except TimeoutError:
-                    now_state = json.dumps(state())
-                    if now_state != last_state:
-                        last_state, quiet = now_state, 0.0
-                        await resp.write(_event("state", now_state))
-                    else:
-                        quiet += STATE_S
-                        if quiet >= HEARTBEAT_S:
-                            quiet = 0.0
-                            await resp.write(b": keep-alive\n\n")
-                    continue
+                    item = None
                 if item is _CLOSE:
                     break
-                await resp.write(_event("request", str(item)))
+                if item is not None:
+                    await resp.write(_event("request", str(item)))
+                now_state = json.dumps(state())
+                if now_state != last_state:
+                    last_state, quiet = now_state, 0.0
+                    await resp.write(_event("state", now_state))
+                elif item is None:
+                    quiet += STATE_S
+                    if quiet >= HEARTBEAT_S:
+                        quiet = 0.0
+                        await resp.write(b": keep-alive\n\n")
         except ConnectionResetError:  # the tab went away mid-write
             pass
         finally:

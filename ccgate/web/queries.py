@@ -73,25 +73,14 @@ def recent(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
     return [feed_row(r) for r in rows]
 
 
-def latest_limits(conn: sqlite3.Connection, profile: str, now: float) -> dict[str, Any] | None:
-    """The newest 5h/7d utilization a profile's upstream reported, and the pace over the last hour."""
-    row = conn.execute(
-        "SELECT ts, account_id, rl_status, rl_5h_status, rl_5h_utilization, rl_5h_reset, rl_7d_status,"
-        " rl_7d_utilization, rl_7d_reset, rl_representative_claim, rl_overage_status FROM requests"
-        " WHERE profile = ? AND (rl_5h_utilization IS NOT NULL OR rl_7d_utilization IS NOT NULL)"
-        " ORDER BY ts DESC LIMIT 1",
-        (profile,),
-    ).fetchone()
-    if row is None:
-        return None
-    out = dict(row)
-    history = conn.execute(
+def utilization_history(conn: sqlite3.Connection, profile: str, now: float) -> list[tuple[float, float]]:
+    """(ts, 5h utilization) over the last hour: the burn rate behind the pace forecast."""
+    rows = conn.execute(
         "SELECT ts, rl_5h_utilization FROM requests WHERE profile = ? AND ts >= ? AND rl_5h_utilization IS NOT NULL"
         " ORDER BY ts",
-        (profile, max(row["ts"], now) - PACE_WINDOW_S),
+        (profile, now - PACE_WINDOW_S),
     ).fetchall()
-    out["pace"] = pace_forecast([(r[0], r[1]) for r in history], row["rl_5h_reset"])
-    return out
+    return [(r[0], r[1]) for r in rows]
 
 
 def pace_forecast(points: list[tuple[float, float]], reset: int | None) -> dict[str, Any] | None:

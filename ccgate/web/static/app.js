@@ -190,17 +190,23 @@
       card.append(el("h3", {}, p.profile + " ", el("small", { text: p.kind })));
       const l = p.latest;
       if (!l) { card.append(el("p", { class: "empty", text: "No rate-limit headers seen yet." })); return card; }
-      card.append(meter("5-hour", l.rl_5h_utilization, l.rl_5h_reset, l.rl_5h_status));
-      card.append(meter("7-day", l.rl_7d_utilization, l.rl_7d_reset, l.rl_7d_status));
+      card.append(meter("5-hour", l.utilization_5h, l.reset_5h, l.status_5h));
+      card.append(meter("7-day", l.utilization_7d, l.reset_7d, l.status_7d));
       const pace = el("p", { class: "pace" });
-      if (l.pace && l.pace.full_at) {
-        pace.textContent = "At " + (l.pace.rate_per_hour * 100).toFixed(1) + "%/h the 5-hour limit is reached "
-          + stamp(l.pace.full_at) + (l.pace.before_reset ? " — before it resets" : " — after it resets");
-        if (l.pace.before_reset) pace.classList.add("bad");
+      if (p.pace && p.pace.full_at) {
+        pace.textContent = "At " + (p.pace.rate_per_hour * 100).toFixed(1) + "%/h the 5-hour limit is reached "
+          + stamp(p.pace.full_at) + (p.pace.before_reset ? " — before it resets" : " — after it resets");
+        if (p.pace.before_reset) pace.classList.add("bad");
       } else {
-        pace.textContent = "Pace: not enough recent data for a forecast.";
+        pace.textContent = "Pace: not enough change in the last hour for a forecast.";
       }
-      card.append(pace, el("div", { class: "sub unit", text: "as of " + stamp(l.ts) }));
+      card.append(pace);
+      if (p.block) {
+        card.append(el("p", { class: "sub unit", text: "This 5-hour block: " + p.block.requests + " req, "
+          + Math.round(p.block.burn_tokens_per_min) + " tok/min, " + usdText(p.block.burn_cost_per_hour_usd)
+          + "/h, projected " + usdText(p.block.projected_cost_usd) }));
+      }
+      card.append(el("div", { class: "sub unit", text: "as of " + stamp(l.ts) }));
       return card;
     });
     $("#limits").replaceChildren(...(cards.length ? cards : [el("p", { class: "empty", text: "No subscription profiles." })]));
@@ -222,7 +228,7 @@
   function drawChart(rows, stacks) {
     const names = [];
     for (const row of rows) for (const name of Object.keys(stacks[row.key] || {})) if (!names.includes(name)) names.push(name);
-    const W = 800, H = 240, L = 56, B = 22, T = 8;
+    const W = Math.max(320, $("#spend-chart").clientWidth || 800), H = 240, L = 56, B = 22, T = 8;
     const max = Math.max(0.0001, ...rows.map((r) => r.cost_usd || 0));
     const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Cost per period" });
     for (let i = 0; i <= 4; i++) {
@@ -235,18 +241,19 @@
     const slot = (W - L) / Math.max(rows.length, 1);
     rows.forEach((row, i) => {
       let y = H - B;
-      const x = L + i * slot + slot * 0.15;
+      const bw = Math.min(slot * 0.7, 64);
+      const x = L + i * slot + (slot - bw) / 2;
       names.forEach((name, j) => {
         const part = (stacks[row.key] || {})[name];
         const h = part && part.cost_usd ? (part.cost_usd / max) * (H - T - B) : 0;
         if (h <= 0) return;
         y -= h;
-        const rect = svg("rect", { x, y, width: slot * 0.7, height: h, class: "sw" + (j % 6) });
+        const rect = svg("rect", { x, y, width: bw, height: h, class: "sw" + (j % 6) });
         const tip = svg("title"); tip.textContent = `${row.key} ${name}: ${usdText(part.cost_usd)}`;
         rect.append(tip); chart.append(rect);
       });
       if (rows.length <= 16 || i % Math.ceil(rows.length / 16) === 0) {
-        const label = svg("text", { x: x + slot * 0.35, y: H - 6, "text-anchor": "middle" });
+        const label = svg("text", { x: x + bw / 2, y: H - 6, "text-anchor": "middle" });
         label.textContent = row.key.length > 7 ? row.key.slice(5) : row.key;
         chart.append(label);
       }
