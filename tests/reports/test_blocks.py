@@ -1,0 +1,112 @@
+"""5-hour blocks on a synthetic log: gaps longer than 5 hours, a window boundary, an active block
+whose window comes from recorded rate-limit headers, burn rate and projection worked out by hand."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ccgate.reports.blocks import blocks_report
+from ccgate.reports.pricing import Pricer
+from ccgate.usage import store
+from tests.conftest import Runner
+from tests.reports.conftest import parse_csv, parse_json, rec
+
+H = 3600
+T = 1_800_000_000  # "now" in the domain tests: a whole hour (2027-01-15 08:00 UTC)
+
+
+def synthetic(now: float) -> list:
+    return [
+        # Block 1 (estimated window from the hour of the first request), then a gap of 7 hours.
+        rec(now - 20 * H + 600, input_tokens=1_000),
+        rec(now - 19 * H, output_tokens=1_000),
+        # Block 2 [T-12h, T-7h); the request at T-6.5h is past its end and opens block 3 at T-7h.
+        rec(now - 12 * H, input_tokens=10),
+        rec(now - 7.5 * H, input_tokens=10),
+        rec(now - 6.5 * H, input_tokens=10),
+        # Active block: the upstream said the 5h window resets at now+3h, so it runs [now-2h, now+3h).
+        rec(
+            now - 2 * H,
+            input_tokens=6_000,
+            billing="subscription",
+            rl_5h_utilization=0.30,
+            rl_5h_reset=int(now + 3 * H),
+            rl_7d_utilization=0.10,
+            rl_7d_reset=int(now + 3 * 86400),
+        ),
+        rec(
+            now - 1 * H,
+            output_tokens=6_000,
+            billing="subscription",
+            rl_5h_utilization=0.55,
+            rl_5h_reset=int(now + 3 * H),
+            rl_7d_utilization=0.2,
+            rl_7d_reset=int(now + 3 * 86400),
+        ),
+        # A count_tokens call is not usage.
+        rec(now - 0.5 * H, None, endpoint="count_tokens", count_tokens_input=50_000),
+    ]
+
+
+@pytest.fixture
+def report(usage_log: Callable[..., Path]) -> dict:
+    usage_log(synthetic(T))
+    conn = store.connect()
+    return blocks_report(conn, Pricer(), T - 86400, T + 86400, now=T)
+
+
+def test_blocks_split_on_gaps_and_window_ends(report: dict) -> None:
+    starts = [(b["start"] - T) / H for b in report["blocks"]]
+    assert starts == [-20, -12, -7, -2]
+    assert [b["requests"] for b in report["blocks"]] == [2, 2, 1, 2]
+    assert [b["window"] for b in report["blocks"]] == ["estimated", "estimated", "estimated", "headers"]
+    assert all(b["end"] - b["start"] == 5 * H for b in report["blocks"])
+    first = report["blocks"][0]
+    assert first["total_tokens"] == 2_000
+    assert first["cost_usd"] == pytest.approx((1_000 * 2 + 1_000 * 10) / 1e6)  # sonnet-5: $2 / $10 per MTok
+    assert not first["active"] and "burn_tokens_per_min" not in first
+
+
+def test_active_block_burn_rate_and_projection(report: dict) -> None:
+    active = report["active"]
+    assert active is report["blocks"][-1] and active["active"]
+    assert (active["start"], active["end"]) == (T - 2 * H, T + 3 * H)
+    # 12,000 tokens over the 60 minutes between its first and last request; $0.012 + $0.06 = $0.072.
+    assert active["total_tokens"] == 12_000
+    assert active["burn_tokens_per_min"] == 200
+    assert active["cost_usd"] == pytest.approx(0.072)
+    assert active["burn_cost_per_hour_usd"] == pytest.approx(0.072)
+    assert active["minutes_remaining"] == 180
+    assert active["projected_total_tokens"] == 12_000 + 200 * 180
+    assert active["projected_cost_usd"] == pytest.approx(0.072 + 0.072 * 3)
+
+
+def test_real_utilization_comes_from_the_latest_headers(report: dict) -> None:
+    limits = report["active"]["rate_limits"]
+    assert limits["utilization_5h"] == 0.55 and limits["reset_5h"] == T + 3 * H
+    assert limits["utilization_7d"] == 0.2 and limits["reset_7d"] == T + 3 * 86400
+    assert report["blocks"][0]["rate_limits"] is None  # no headers recorded there: no invented figure
+    assert report["rate_limits"]["utilization_5h"] == 0.55
+
+
+def test_no_active_block_after_the_window(usage_log: Callable[..., Path]) -> None:
+    usage_log(synthetic(T))
+    later = blocks_report(store.connect(), Pricer(), T - 86400, T + 86400, now=T + 4 * H)
+    assert later["active"] is None and not any(b["active"] for b in later["blocks"])
+
+
+def test_blocks_command_json_csv_and_table(usage_log: Callable[..., Path], ccgate: Runner) -> None:
+    now = time.time()
+    usage_log(synthetic(now))
+    report = parse_json(ccgate("stats", "blocks", "--since", "1d", "--json").stdout)
+    assert len(report["blocks"]) == 4 and report["active"]["window"] == "headers"
+    assert report["active"]["rate_limits"]["utilization_5h"] == 0.55
+    rows = parse_csv(ccgate("stats", "blocks", "--since", "1d", "--csv").stdout)
+    assert [int(r["requests"]) for r in rows] == [b["requests"] for b in report["blocks"]]
+    assert rows[-1]["active"] == "True" and float(rows[-1]["utilization_5h"]) == 0.55
+    table = ccgate("stats", "blocks", "--since", "1d", "--tz", "UTC", env={"COLUMNS": "200", "NO_COLOR": "1"}).stdout
+    assert "55%" in table and "headers" in table and "burn 200 tokens/min" in table
