@@ -1,9 +1,44 @@
-"""`ccgate ui`: placeholder until its issue lands; registers nothing yet."""
+"""`ccgate ui`: open the dashboard of the running forwarder in the default browser."""
 
 from __future__ import annotations
 
 import typer
 
 
+def ui(
+    port: int | None = typer.Option(None, "--port", "-p", help="The forwarder's port (default: the one running)."),
+    no_open: bool = typer.Option(False, "--no-open", help="Only print the dashboard's address."),
+) -> None:
+    """Open the live dashboard (requests, limits, spend, sessions) served by `ccgate serve`.
+
+    Examples:
+      ccgate ui
+      ccgate ui --no-open      # print the address, e.g. to open it elsewhere on this machine
+    """
+    from ccgate.cli._common import load
+    from ccgate.errors import GatewayError
+    from ccgate.gateway import daemon
+
+    config = load()
+    found = daemon.running() if port is None else None
+    if found is not None:
+        base = found.url
+    else:
+        host = config.settings.host if config.settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        base = f"http://{'[' + host + ']' if ':' in host else host}:{port or config.settings.port}"
+    if daemon.health(base) is None:
+        raise GatewayError(
+            f"no forwarder answering on {base}; start it with `ccgate serve --detach` "
+            "(or `ccgate serve` in another terminal), then run `ccgate ui` again"
+        )
+    url = f"{base}/ccgate/"
+    print(url)
+    if not no_open:
+        import webbrowser
+
+        if not webbrowser.open(url):
+            print("ccgate: no browser found; open the address above yourself")
+
+
 def register(app: typer.Typer) -> None:
-    pass
+    app.command()(ui)
