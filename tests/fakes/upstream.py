@@ -101,6 +101,8 @@ class FakeUpstream:
     received: list[Received] = field(default_factory=list)
     # Usage reported per answered message, in order (what the log must add up to).
     answered: list[dict[str, Any]] = field(default_factory=list)
+    # Streams whose client (ccgate) went away before the end: message ids.
+    aborted: list[str] = field(default_factory=list)
     _loop: asyncio.AbstractEventLoop | None = None
     _gates: dict[str, asyncio.Event] = field(default_factory=dict)
     _first_sent: dict[str, threading.Event] = field(default_factory=dict)
@@ -233,7 +235,11 @@ class FakeUpstream:
             data = event.encode()
             if compressor is not None:
                 data = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
-            await response.write(data)
+            try:
+                await response.write(data)
+            except ConnectionError:
+                self.aborted.append(message_id)
+                return response
             if index == 0 and gate:
                 self._first_sent.setdefault(gate, threading.Event()).set()
                 await self._gates.setdefault(gate, asyncio.Event()).wait()

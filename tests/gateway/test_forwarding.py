@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 
 import anthropic
 import httpx
@@ -300,3 +301,27 @@ def test_detach_status_stop(profiles: FakeUpstream, ccgate) -> None:
     assert ccgate("serve", "--detach", "--port", port, check=False).returncode == 1
     assert "stopped" in ccgate("stop").stdout
     assert ccgate("status", check=False).returncode == 3
+
+
+def test_client_going_away_cancels_the_upstream_request(gate: Gate, fake: FakeUpstream) -> None:
+    sent_first = fake.gate("gone")
+    body = {"model": MODEL, "max_tokens": 5, "messages": PROMPT, "stream": True}
+    with httpx.stream(
+        "POST",
+        gate.profile_url("max") + "/v1/messages",
+        json=body,
+        headers={"x-fake-gate": "gone", "x-fake-events": "50"},
+        timeout=10,
+    ) as r:
+        assert b"message_start" in next(r.iter_raw())
+        assert sent_first.wait(5)
+    # The client hung up while the upstream was holding the stream: ccgate's side ends at once...
+    deadline = time.monotonic() + 10
+    while gate.health()["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gate.health()["in_flight"] == 0
+    # ...and it dropped its upstream connection: the upstream's next writes fail.
+    fake.release("gone")
+    while not fake.aborted and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake.aborted == ["msg_fake_000001"]
