@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -162,55 +163,139 @@ async def _drive(url: str, total: int, concurrency: int) -> tuple[float, list[fl
         return time.perf_counter() - start, latencies, failures
 
 
+WARMUP = 50
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _serve_and_drive(gate_args: tuple[str, ...], total: int, concurrency: int) -> dict[str, Any]:
+    from tests.fakes.upstream import Gate
+
+    with Gate(*gate_args) as gate:
+        assert gate.proc is not None
+        # Warm up: connections, and whatever the first logged record loads once (the dashboard's
+        # listener reads genai-prices' rate cards on the first record, a few hundred ms).
+        asyncio.run(_drive(gate.profile_url("fake"), WARMUP, min(concurrency, WARMUP)))
+        if not gate_args:
+            gate.wait_logged(WARMUP, timeout=60)
+        cpu_before = _cpu_s(gate.proc.pid)
+        elapsed, latencies, failures = asyncio.run(_drive(gate.profile_url("fake"), total, concurrency))
+        drain_start = time.perf_counter()
+        health = gate.wait_logged(WARMUP + total, timeout=120)["log"] if not gate_args else gate.health()["log"]
+        drain = time.perf_counter() - drain_start
+        cpu = _cpu_s(gate.proc.pid) - cpu_before
+        gate.stop()
+    latencies.sort()
+    return {
+        "elapsed": elapsed,
+        "latencies": latencies,
+        "failures": failures,
+        "health": health,
+        "drain": drain,
+        "cpu": cpu,
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
+
+
 def run_load(total: int, concurrency: int) -> list[tuple[str, str]]:
     import sqlite3
-    import statistics
 
-    from tests.fakes.upstream import Gate, add_profile, upstream
+    from tests.fakes.upstream import add_profile, upstream
     from tests.usage.streams import tokens_of
 
     with tempfile.TemporaryDirectory(prefix="ccgate-usage-bench-") as tmp, upstream() as fake:
         _isolated_env(Path(tmp))
         add_profile("fake", "api-key", secret="sk-ant-api03-bench-profile", base_url=fake.url)
-        with Gate() as gate:
-            elapsed, latencies, failures = asyncio.run(_drive(gate.profile_url("fake"), total, concurrency))
-            drain_start = time.perf_counter()
-            health = gate.wait_logged(total, timeout=120)["log"]
-            drain = time.perf_counter() - drain_start
-            gate.stop()
+        on = _serve_and_drive((), total, concurrency)
+        sent = [tokens_of(u) for u in fake.answered]
+        off = _serve_and_drive(("--no-log",), total, concurrency)
         conn = sqlite3.connect(Path(tmp) / "data" / "usage.db")
         rows, distinct = conn.execute("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM requests").fetchone()
+        rows, distinct = rows - WARMUP, distinct - WARMUP  # the warm-up requests are logged too (and summed)
         logged = conn.execute(
             "SELECT SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), "
             "SUM(cache_write_5m_tokens + cache_write_1h_tokens + cache_write_other_tokens) FROM requests"
         ).fetchone()
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         conn.close()
-        sent = [tokens_of(u) for u in fake.answered]
         expected = (
             sum(t["input_tokens"] for t in sent),
             sum(t["output_tokens"] for t in sent),
             sum(t["cache_read_tokens"] for t in sent),
             sum(t["cache_write_5m_tokens"] + t["cache_write_1h_tokens"] + t["cache_write_other_tokens"] for t in sent),
         )
-    latencies.sort()
-    ok = rows == distinct == total and tuple(logged) == expected and failures == 0 and health["dropped"] == 0
+    health = on["health"]
+    ok = rows == distinct == total and tuple(logged) == expected and on["failures"] == 0 and health["dropped"] == 0
+
+    def vs(key: str, fmt: str) -> str:
+        return f"{fmt.format(on[key])} vs {fmt.format(off[key])} ({(on[key] - off[key]) / off[key] * 100:+.1f}%)"
+
     return [
         ("requests sent (half streaming, a quarter gzip)", f"{total:,} at concurrency {concurrency}"),
-        ("non-200 answers", str(failures)),
-        ("wall time", f"{elapsed:.2f} s"),
-        ("throughput", f"{total / elapsed:,.0f} req/s"),
-        (
-            "latency p50 / p99",
-            f"{statistics.median(latencies) * 1000:.1f} / {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms",
-        ),
-        ("log drained after last response", f"{drain:.2f} s"),
-        ("rows in requests / distinct request-ids", f"{rows:,} / {distinct:,}"),
+        ("non-200 answers (log on / off)", f"{on['failures']} / {off['failures']}"),
+        (f"rows / distinct request-ids, besides {WARMUP} warm-up rows", f"{rows:,} / {distinct:,}"),
         ("token sums (in, out, cache read, cache write) logged", ", ".join(f"{v:,}" for v in logged)),
         ("token sums the upstream reported", ", ".join(f"{v:,}" for v in expected)),
         ("dropped (health) / integrity_check", f"{health['dropped']} / {integrity}"),
+        ("log drained after last response", f"{on['drain']:.2f} s"),
         ("verdict", "OK: every request logged once, sums exact" if ok else "FAIL"),
+        (
+            "throughput, log on vs --no-log",
+            f"{total / on['elapsed']:,.0f} vs {total / off['elapsed']:,.0f} req/s "
+            f"({(off['elapsed'] - on['elapsed']) / on['elapsed'] * 100:+.1f}%)",
+        ),
+        ("latency p50, log on vs --no-log", vs("p50", "{:.1f} ms")),
+        ("latency p99, log on vs --no-log", vs("p99", "{:.1f} ms")),
+        (
+            "ccgate serve CPU per request, on vs off",
+            f"{on['cpu'] / total * 1e6:.0f} vs {off['cpu'] / total * 1e6:.0f} µs "
+            f"({(on['cpu'] - off['cpu']) / off['cpu'] * 100:+.1f}%)",
+        ),
     ]
+
+
+# --- logging on vs off: the forwarder helper's bench, alternated -------------------------------------------
+
+
+def _forwarder_run(log: bool, requests: int, paced: bool) -> dict[str, dict[str, float]]:
+    """One run of bench/forwarder_bench.py; the ccgate rows by scenario."""
+    import re
+    import subprocess
+
+    argv = [sys.executable, str(REPO / "bench" / "forwarder_bench.py"), "--requests", str(requests)]
+    argv += ["--log" if log else "--no-log"] + (["--paced"] if paced else [])
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    rows: dict[str, dict[str, float]] = {}
+    scenario = ""
+    for line in out.splitlines():
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) >= 7 and cells[1] == "direct":
+            scenario = cells[0]
+        elif len(cells) >= 6 and cells[0] == "ccgate":
+            keys = ("ttfb_p50", "ttfb_p99", "lat_p50", "lat_p99", "rps")
+            rows[scenario] = dict(zip(keys, map(float, cells[1:6]), strict=True))
+    return rows
+
+
+def compare_logging(runs: int, requests: int, paced: bool) -> list[tuple[str, ...]]:
+    import statistics
+
+    results: dict[bool, list[dict[str, dict[str, float]]]] = {True: [], False: []}
+    for i in range(runs):  # alternate, so that drifting machine load hits both sides alike
+        for log in (True, False) if i % 2 == 0 else (False, True):
+            results[log].append(_forwarder_run(log, requests, paced))
+    table = []
+    for scenario in results[True][0]:
+        for key, label in (("rps", "req/s"), ("lat_p50", "lat p50 ms"), ("lat_p99", "lat p99 ms")):
+            on = statistics.median(r[scenario][key] for r in results[True])
+            off = statistics.median(r[scenario][key] for r in results[False])
+            table.append((scenario, label, f"{off:.2f}", f"{on:.2f}", f"{(on - off) / off * 100:+.1f}%"))
+    return table
 
 
 def main() -> None:
@@ -218,13 +303,31 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--components-only", action="store_true", help="skip the end-to-end load run")
+    parser.add_argument(
+        "--compare-runs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run bench/forwarder_bench.py N times with --log and N times with --no-log",
+    )
+    parser.add_argument("--compare-requests", type=int, default=1000)
+    parser.add_argument("--compare-paced", action="store_true", help="pass --paced to the forwarder bench")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONPATH", str(REPO))
     if not args.components_only:
         rows = run_load(args.requests, args.concurrency)
-        print_table(("end to end, logging on", "value"), rows)
+        print_table(("end to end through ccgate serve", "value"), rows)
         print()
     print_table(("usage path piece", "rate", "cost"), [*bench_parser(), *bench_record_and_writer()])
+    if args.compare_runs:
+        print()
+        paced = " --paced" if args.compare_paced else ""
+        runs = f"medians of {args.compare_runs} alternating runs each"
+        print(f"bench/forwarder_bench.py --requests {args.compare_requests}{paced}, {runs}")
+        print_table(
+            ("scenario", "figure", "--no-log", "--log", "log vs no-log"),
+            compare_logging(args.compare_runs, args.compare_requests, args.compare_paced),
+        )
 
 
 if __name__ == "__main__":
