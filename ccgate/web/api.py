@@ -11,6 +11,7 @@ import asyncio
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -32,8 +33,11 @@ T = TypeVar("T")
 SPEND_BY = ("day", "week", "month")
 STACK_BY = ("model", "profile")
 SESSIONS_DAYS = 7.0
-DEFAULT_DAYS = {"day": 14, "week": 84, "month": 365}
+# The first day/week/month views show what `ccgate stats` shows by default: the last 7 days.
+DEFAULT_DAYS = {"day": 7, "week": 28, "month": 92}
 MAX_LIMIT = 500
+CACHE_SIZE = 64
+LIMITS_LOOKBACK_S = 8 * 86400  # a 7-day window's figures older than this have reset
 
 
 class BadQuery(ValueError):
@@ -41,13 +45,20 @@ class BadQuery(ValueError):
 
 
 class Reader:
-    """Runs report functions off the loop, one at a time (the Pricer's file cache is not thread-safe)."""
+    """Runs report functions off the loop, one at a time (the Pricer's file cache is not thread-safe).
+
+    Results are kept per (function, arguments) and reused while the log has no new row and the
+    config is unchanged: a report over a million rows costs a few hundred milliseconds, and
+    re-opening a view (or several tabs) should not pay that again for the same answer.
+    """
 
     def __init__(self, db_path: Path, config: Callable[[], Config]) -> None:
         self.db_path = db_path
         self.config = config
         self._lock = threading.Lock()
         self._pricer: Pricer | None = None
+        self._pricer_config: Config | None = None
+        self._cache: OrderedDict[str, tuple[tuple[Any, ...], Any]] = OrderedDict()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """fn(conn, pricer, config, *args) in a worker thread; conn is None before the log exists."""
@@ -56,14 +67,30 @@ class Reader:
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         with self._lock:
             config = self.config()
-            if self._pricer is None:
-                self._pricer = Pricer.from_config(config, default_cache_file())
+            if self._pricer is None or self._pricer_config is not config:
+                # Price overrides live in config.toml: a changed file gets a fresh pricer.
+                self._pricer, self._pricer_config = Pricer.from_config(config, default_cache_file()), config
             conn = queries.open_reader(self.db_path)
             try:
-                return fn(conn, self._pricer, config, *args)
+                key = f"{fn.__name__}{args!r}"
+                version = (id(config), _minute(), None if conn is None else queries.last_id(conn))
+                hit = self._cache.get(key)
+                if hit is not None and hit[0] == version:
+                    self._cache.move_to_end(key)
+                    return hit[1]  # type: ignore[no-any-return]
+                result = fn(conn, self._pricer, config, *args)
+                self._cache[key] = (version, result)
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+                return result
             finally:
                 if conn is not None:
                     conn.close()
+
+
+def _minute() -> int:
+    """Relative windows ("the last 7 days", countdowns) move with time: no answer outlives a minute."""
+    return int(time.time() // 60)
 
 
 def profile_kinds(config: Config) -> dict[str, str]:
@@ -204,7 +231,7 @@ def limits(conn: sqlite3.Connection | None, pricer: Pricer, config: Config) -> d
     out = []
     for name, kind in sorted(kinds.items()):
         entry: dict[str, Any] = {"profile": name, "kind": kind, "subscription": kind in SUBSCRIPTION_KINDS}
-        entry["latest"] = None if conn is None else latest_rate_limits(conn, 0.0, FAR_FUTURE, name)
+        entry["latest"] = None if conn is None else latest_rate_limits(conn, now - LIMITS_LOOKBACK_S, FAR_FUTURE, name)
         entry["block"] = None
         entry["pace"] = None
         if conn is not None and (entry["subscription"] or entry["latest"]):

@@ -171,7 +171,7 @@ async def _now(request: web.Request) -> web.StreamResponse:
 
 
 async def _limits(request: web.Request) -> web.StreamResponse:
-    data = await _dash(request).reader.run(api.limits)
+    data = dict(await _dash(request).reader.run(api.limits))
     data["log"] = request.app[SINK].health()  # type: ignore[attr-defined]
     return _json(data)
 

@@ -148,10 +148,12 @@
     source.addEventListener("state", (e) => setHealth(JSON.parse(e.data)));
     source.addEventListener("request", (e) => {
       addLive(JSON.parse(e.data));
-      // Other views re-read their (report) figures at most once a second while requests arrive.
+      // Other views re-read their figures while requests arrive, never more often than below.
       for (const v of ["limits", "spend", "sessions"]) loaded[v] = false;
       if (current !== "now" && !refreshTimer) {
-        refreshTimer = setTimeout(() => { refreshTimer = null; load(current); }, 1000);
+        // Limits within a second; the report views (a full report each time) at most every 5 s.
+        const delay = current === "limits" ? 1000 : 5000;
+        refreshTimer = setTimeout(() => { refreshTimer = null; load(current); }, delay);
       }
     });
   }
