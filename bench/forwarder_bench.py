@@ -5,7 +5,8 @@
 Runs the fake Anthropic upstream in its own process, `ccgate serve` in another (a profile whose
 base_url is the fake), and an aiohttp load generator here. Each scenario runs direct and through
 ccgate with the same requests: 1 stream at a time, 32 concurrent streams, 500 KB request bodies.
-Also: start-to-first-served-request time and the forwarder's peak RSS.
+Also: start-to-first-served-request time and the forwarder's peak RSS. A bare aiohttp forwarder
+(plain_forwarder.py) runs the same load as a yardstick for what any Python forwarder costs here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -129,6 +131,20 @@ def start_gate(env: dict[str, str], upstream_port: int, log: bool) -> tuple[subp
     return proc, port, time.perf_counter() - start
 
 
+def start_plain(upstream_port: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    script = Path(__file__).resolve().parent / "plain_forwarder.py"
+    proc = subprocess.Popen([sys.executable, str(script), f"http://127.0.0.1:{upstream_port}", str(port)])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("plain forwarder did not start")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400)
@@ -140,8 +156,10 @@ def main() -> None:
     env.update({f"CCGATE_{d.upper()}_DIR": str(tmp / d) for d in ("config", "data", "state")})
     upstream, up_port = start_upstream()
     gate, gate_port, startup = start_gate(env, up_port, args.log)
+    plain, plain_port = start_plain(up_port)
     direct = f"http://127.0.0.1:{up_port}/v1/messages"
     via = f"http://127.0.0.1:{gate_port}/p/max/v1/messages"
+    bare = f"http://127.0.0.1:{plain_port}/p/max/v1/messages"
     scenarios = [
         ("1 stream", STREAM_BODY, args.requests, 1),
         ("32 streams", STREAM_BODY, args.requests * 4, 32),
@@ -152,13 +170,16 @@ def main() -> None:
         for label, body, n, conc in scenarios:
             headers = {**HEADERS, **(PACED if args.paced else {})}
             d = asyncio.run(load(direct, body, n, conc, headers))
+            p = asyncio.run(load(bare, body, n, conc, headers))
             g = asyncio.run(load(via, body, n, conc, headers))
             rows.append((label, "direct", *_fmt(d), ""))
+            rows.append(("", "plain aiohttp", *_fmt(p), _ratios(d, p)))
             rows.append(("", "ccgate", *_fmt(g), _ratios(d, g)))
         peak = rss_mb(gate.pid)
     finally:
-        gate.terminate()
-        gate.wait(30)
+        for proc in (gate, plain):
+            proc.terminate()
+            proc.wait(30)
         upstream.communicate("")
     pace = "paced upstream (50 ms think, 2 ms between events)" if args.paced else "unpaced upstream (bare CPU cost)"
     print(

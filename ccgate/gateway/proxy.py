@@ -58,6 +58,11 @@ IDENTIFYING = (
 )
 KEPT_RESPONSE = ("request-id", "retry-after", "content-type", "content-encoding")
 MAX_KEPT_BODY = 8 * 1024 * 1024
+# The usage log reads a few top-level fields of the request body: `model` comes first in Claude
+# Code's bodies, `metadata`, `stream` and `speed` after the prompt. Holding a 30 MB body in the
+# log's queue until the writer thread gets to it would cost memory for nothing, so large bodies
+# are handed over as their head and tail only.
+BODY_HEAD, BODY_TAIL = 16 * 1024, 64 * 1024
 
 
 def anthropic_error(status: int, error_type: str, message: str) -> web.Response:
@@ -132,7 +137,7 @@ class Forwarder:
         except web.HTTPRequestEntityTooLarge:
             limit = self.configs.get().settings.max_body_mib
             return self._refuse(ex, Refused(413, "request_too_large", f"ccgate: request body over {limit} MiB"))
-        ex.request_bytes, ex.request_body = len(body), body
+        ex.request_bytes, ex.request_body = len(body), body_for_log(body, request.headers.get("content-encoding"))
         try:
             decision = await self._credentials(route, request)
         except Refused as refused:
@@ -222,6 +227,12 @@ class Forwarder:
             if ex.outcome != "ok":
                 upstream.close()
         return response
+
+
+def body_for_log(body: bytes, content_encoding: str | None) -> bytes:
+    if content_encoding or len(body) <= BODY_HEAD + BODY_TAIL:
+        return body  # compressed bytes cannot be cut; they are rare and small
+    return body[:BODY_HEAD] + body[-BODY_TAIL:]
 
 
 def _abort(request: web.Request) -> None:

@@ -113,8 +113,7 @@ def _request_fields(body: bytes | None, request_headers: Mapping[str, str]) -> d
             "speed": _opt_str(data.get("speed")),
             "user_id": user_id if isinstance(user_id, str) else None,
         }
-    if len(decoded) <= JSON_PARSE_LIMIT:
-        return {}  # small and not a JSON object: nothing to read
+    # Too large to parse, or cut to its head and tail by the forwarder: find the fields by key.
     return _scan_large_body(decoded)
 
 
