@@ -14,6 +14,7 @@ New groupings (issue 8: agent trees, accounts) are one entry in `GROUPINGS`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sqlite3
 from dataclasses import dataclass, field
@@ -35,21 +36,51 @@ TIME_GROUPINGS = ("day", "week", "month", "hour")
 
 @dataclass(frozen=True, slots=True)
 class Grouping:
-    sql: str  # the GROUP BY key expression
-    time: bool = False  # key is a UTC quarter-hour, mapped to a local period by `period_of`
+    sql: str  # the GROUP BY key expression; for time groupings, the local period unit in seconds
+    time: bool = False  # key is a local day or hour number, mapped to a labelled period by `period_of`
 
 
 GROUPINGS: dict[str, Grouping] = {
-    "day": Grouping(f"CAST(ts / {QUARTER_S} AS INTEGER)", time=True),
-    "week": Grouping(f"CAST(ts / {QUARTER_S} AS INTEGER)", time=True),
-    "month": Grouping(f"CAST(ts / {QUARTER_S} AS INTEGER)", time=True),
-    "hour": Grouping(f"CAST(ts / {QUARTER_S} AS INTEGER)", time=True),
+    "day": Grouping("86400", time=True),
+    "week": Grouping("86400", time=True),
+    "month": Grouping("86400", time=True),
+    "hour": Grouping("3600", time=True),
     "model": Grouping("COALESCE(model, request_model, '?')"),
     "profile": Grouping("COALESCE(profile, '-')"),
     "session": Grouping("COALESCE(session_id, '-')"),
     "account": Grouping("COALESCE(account_id, '-')"),
     "billing": Grouping("billing"),
 }
+
+
+def offset_segments(tz: tzinfo, start: float, end: float) -> list[tuple[float, int]]:
+    """[(from_ts, utc_offset_s)] covering [start, end): the zone's offset changes (DST) found by
+    stepping a day at a time and bisecting each change to the second."""
+
+    def offset(ts: float) -> int:
+        delta = datetime.fromtimestamp(ts, tz).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    segments = [(start, offset(start))]
+    t = start
+    while t < end:
+        nxt = min(t + 86400, end)
+        if offset(nxt) != segments[-1][1]:
+            lo, hi = int(t), int(nxt)  # offset(lo) is the current one, offset(hi) the new one
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if offset(mid) == segments[-1][1] else (lo, mid)
+            segments.append((hi, offset(hi)))
+        t = nxt
+    return segments
+
+
+def offset_sql(segments: list[tuple[float, int]]) -> str:
+    """A CASE expression giving each row's UTC offset from the segments (numbers only, no user text)."""
+    if len(segments) == 1:
+        return str(segments[0][1])
+    whens = " ".join(f"WHEN ts < {int(nxt[0])} THEN {cur[1]}" for cur, nxt in itertools.pairwise(segments))
+    return f"(CASE {whens} ELSE {segments[-1][1]} END)"
 
 
 def period_of(by: str, local: datetime) -> tuple[str, datetime, datetime]:
@@ -98,9 +129,13 @@ class StatsQuery:
     account: str | None = None
 
 
-def _where(q: StatsQuery) -> tuple[str, list[Any]]:
-    clauses = ["endpoint = 'messages'", "ts >= ?", "ts < ?"]
+def _where(q: StatsQuery, id_range: tuple[int, int] | None) -> tuple[str, list[Any]]:
+    # `+ts`: with the row-id range the table is read in order, which beats index look-ups.
+    clauses = ["endpoint = 'messages'", "+ts >= ?", "+ts < ?"]
     params: list[Any] = [q.since, q.until]
+    if id_range is not None:
+        clauses[:0] = ["id BETWEEN ? AND ?"]
+        params[:0] = list(id_range)
     if q.profile:
         clauses.append("profile = ?")
         params.append(q.profile)
@@ -116,25 +151,51 @@ def _where(q: StatsQuery) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
+def id_range(conn: sqlite3.Connection, since: float, until: float) -> tuple[int, int, float, float] | None:
+    """The row ids and timestamps spanning [since, until), from the ts index alone.
+
+    Rows are written after their request starts, so every row with ts >= since has an id at least
+    the smallest such id: scanning ids in [lo, hi] (and filtering on ts) misses nothing.
+    """
+    row = conn.execute(
+        "SELECT MIN(id), MAX(id), MIN(ts), MAX(ts) FROM requests WHERE ts >= ? AND ts < ?", (since, until)
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), int(row[1]), float(row[2]), float(row[3])
+
+
+def quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def billing_sql(subscription_profiles: list[str]) -> str:
+    """`billing`, with a max-oauth profile's requests of unknown billing counted as subscription usage."""
+    if not subscription_profiles:
+        return "billing"
+    names = ", ".join(quote(p) for p in sorted(subscription_profiles))
+    return f"(CASE WHEN billing = 'unknown' AND profile IN ({names}) THEN 'subscription' ELSE billing END)"
+
+
 GROUP_SQL = """
-SELECT {key} AS k, COALESCE(model, request_model) AS m, billing, COALESCE(profile, '') AS p,
+SELECT {key} AS k, {offset} AS o, COALESCE(model, request_model) AS m, {billing} AS b,
        {long} AS lc, {fast} AS fast,
        COUNT(*), SUM(CASE WHEN status >= 400 OR outcome != 'ok' THEN 1 ELSE 0 END),
        SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens),
        SUM(cache_write_other_tokens), SUM(output_tokens), SUM(web_search_requests), MIN(ts), MAX(ts)
 FROM requests WHERE {where}
-GROUP BY k, m, billing, p, lc, fast
+GROUP BY k, o, m, b, lc, fast
 """
 
 
 @dataclass(slots=True)
 class Group:
-    """One SQL group: token sums of requests sharing key, model, billing, profile, tier and speed."""
+    """One SQL group: token sums of requests sharing key, model, billing, tier and speed."""
 
     key: Any
+    offset: int  # the zone's UTC offset for time keys (0 otherwise)
     model: str | None
     billing: str
-    profile: str
     long_context: bool
     fast: bool
     requests: int
@@ -144,9 +205,27 @@ class Group:
     last_ts: float
 
 
-def fetch_groups(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery) -> list[Group]:
-    where, params = _where(q)
-    sql = GROUP_SQL.format(key=grouping.sql, long=LONG_CONTEXT_SQL, fast=FAST_SQL, where=where)
+def fetch_groups(
+    conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, subscription_profiles: list[str] | None = None
+) -> list[Group]:
+    span = id_range(conn, q.since, q.until)
+    if span is None:
+        return []
+    lo_id, hi_id, first_ts, last_ts = span
+    where, params = _where(q, (lo_id, hi_id))
+    if grouping.time:
+        offset = offset_sql(offset_segments(q.tz, first_ts, last_ts + 1))
+        key = f"CAST((ts + {offset}) / {grouping.sql} AS INTEGER)"
+    else:
+        offset, key = "0", grouping.sql
+    sql = GROUP_SQL.format(
+        key=key,
+        offset=offset,
+        billing=billing_sql(subscription_profiles or []),
+        long=LONG_CONTEXT_SQL,
+        fast=FAST_SQL,
+        where=where,
+    )
     out = []
     for r in conn.execute(sql, params):
         sums = TokenSums(r[8] or 0, r[9] or 0, r[10] or 0, r[11] or 0, r[12] or 0, r[13] or 0, r[14] or 0)
@@ -272,13 +351,6 @@ def _iso(ts: float, tz: tzinfo | None) -> str:
     return datetime.fromtimestamp(ts, tz or UTC).isoformat(timespec="seconds")
 
 
-def effective_billing(billing: str, profile: str, kinds: dict[str, str]) -> str:
-    """A max-oauth profile's requests without a billing verdict are still subscription usage."""
-    if billing == "unknown" and kinds.get(profile) in SUBSCRIPTION_KINDS:
-        return "subscription"
-    return billing
-
-
 def stats_report(
     conn: sqlite3.Connection,
     pricer: Pricer,
@@ -291,20 +363,21 @@ def stats_report(
     """The rows of `ccgate stats --by q.by`, a totals row, and the plan comparison."""
     grouping = GROUPINGS[q.by]
     kinds = profile_kinds or {}
-    groups = fetch_groups(conn, grouping, q)
+    subscription_profiles = [name for name, kind in kinds.items() if kind in SUBSCRIPTION_KINDS]
+    groups = fetch_groups(conn, grouping, q, subscription_profiles)
     keyed = _time_keys(groups, q) if grouping.time else {}
     rows: dict[str, Acc] = {}
     meta: dict[str, dict[str, Any]] = {}
     by_model: dict[tuple[str, str], Acc] = {}
     totals = Acc()
     for g in groups:
-        key = keyed[g.key] if grouping.time else str(g.key)
+        key = keyed[g.key, g.offset] if grouping.time else str(g.key)
         if grouping.time:
             label, start, end = key
             key = label
             meta.setdefault(label, {"start": start.isoformat(), "end": end.isoformat(), "_order": start.timestamp()})
         cost = pricer.cost(g.model, g.sums, g.long_context, g.fast)
-        billing = effective_billing(g.billing, g.profile, kinds)
+        billing = g.billing
         rows.setdefault(key, Acc()).add(g, cost, billing)
         totals.add(g, cost, billing)
         if q.breakdown:
@@ -331,13 +404,19 @@ def stats_report(
     return Report(q.by, q.since, q.until, _tz_name(q.tz), out, total_row, plan, _notes(totals))
 
 
-def _time_keys(groups: list[Group], q: StatsQuery) -> dict[int, tuple[str, datetime, datetime]]:
-    """Map each UTC quarter-hour seen to its local period (computed once per quarter-hour)."""
-    out: dict[int, tuple[str, datetime, datetime]] = {}
+def _time_keys(groups: list[Group], q: StatsQuery) -> dict[tuple[int, int], tuple[str, datetime, datetime]]:
+    """Map each (local day or hour number, UTC offset) seen to its labelled local period."""
+    unit = int(GROUPINGS[q.by].sql)
+    out: dict[tuple[int, int], tuple[str, datetime, datetime]] = {}
     for g in groups:
-        if g.key not in out:
-            local = datetime.fromtimestamp(g.key * QUARTER_S, q.tz)
-            out[g.key] = period_of(q.by, local)
+        if (g.key, g.offset) not in out:
+            if unit == 86400:
+                # The local calendar day itself: days since 1970-01-01 in local wall-clock time.
+                day = date(1970, 1, 1) + timedelta(days=g.key)
+                local = local_midnight(day, q.tz) + timedelta(hours=12)
+            else:
+                local = datetime.fromtimestamp(g.key * unit - g.offset, q.tz)
+            out[g.key, g.offset] = period_of(q.by, local)
     return out
 
 
