@@ -7,11 +7,14 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -274,3 +277,36 @@ async def test_kill_9_under_load_leaves_a_sound_database(fake: FakeUpstream, gat
         conn.close()
     assert rows[0] == rows[1] >= 300  # no duplicates; what had been written is still there
     assert rows[0] <= len(fake.received)  # only requests in flight (or in the writer queue) may be missing
+
+
+def _chattr(flag: str, *files: Path) -> bool:
+    existing = [str(f) for f in files if f.exists()]
+    return subprocess.run(["chattr", flag, *existing], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr (e2fsprogs)")
+async def test_read_only_database_mid_run_then_writable_again(fake: FakeUpstream, gate: Gate, ccgate: Runner) -> None:
+    """The database files made immutable (chattr +i fails writes even through open descriptors and for root,
+    unlike chmod): forwarding continues, records wait, and are written once the files are writable again."""
+    db = paths.usage_db()
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):
+            assert (await send(session, gate, stream=False))[0] == 200
+        gate.wait_logged(3)
+        files = (db, Path(f"{db}-wal"))
+        if not _chattr("+i", *files):
+            pytest.skip("this filesystem or user cannot set the immutable attribute")
+        try:
+            results = await asyncio.gather(*(send(session, gate, stream=i % 2 == 1) for i in range(8)))
+            assert [status for status, _ in results] == [200] * 8
+            deadline = time.monotonic() + 15
+            while not (gate.health()["log"]["backlog"] == 8 and gate.health()["log"]["last_error"]):
+                assert time.monotonic() < deadline, gate.health()
+                await asyncio.sleep(0.02)
+            assert gate.health()["log"]["written"] == 3
+        finally:
+            _chattr("-i", *files)
+    report = gate.wait_logged(11)["log"]
+    assert (report["backlog"], report["dropped"]) == (0, 0)
+    records = log_json(ccgate)
+    assert len(records) == 11 and len({r["request_id"] for r in records}) == 11
