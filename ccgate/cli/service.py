@@ -1,9 +1,66 @@
-"""`ccgate service`: placeholder until its issue lands; registers nothing yet."""
+"""`ccgate service install|uninstall|status`: start the forwarder with the login session."""
 
 from __future__ import annotations
 
 import typer
 
+from ccgate.cli._common import print_json
+
+service_app = typer.Typer(help="Run `ccgate serve` as a systemd user service (Linux) or launchd agent (macOS).")
+KindOpt = typer.Option(None, "--kind", help="systemd or launchd (default: this platform's).")
+
+
+def _kind(kind: str | None):  # type: ignore[no-untyped-def]
+    from ccgate import service
+    from ccgate.errors import UsageError
+
+    if kind is None:
+        return service.default_kind()
+    if kind not in ("systemd", "launchd"):
+        raise UsageError(f"unknown service kind {kind!r}: use systemd or launchd")
+    return kind
+
+
+@service_app.command()
+def install(kind: str | None = KindOpt) -> None:
+    """Write the unit/agent file and print the commands that enable it.
+
+    Example: ccgate service install && systemctl --user enable --now ccgate.service
+    """
+    from ccgate import service
+
+    written = service.install(_kind(kind))
+    print(f"wrote {written.path}; to start it now and at every login run:")
+    for line in written.enable:
+        print(f"  {line}")
+
+
+@service_app.command()
+def uninstall(kind: str | None = KindOpt) -> None:
+    """Remove the unit/agent file (prints the commands that stop it first)."""
+    from ccgate import service
+
+    removed, existed = service.uninstall(_kind(kind))
+    if not existed:
+        print(f"nothing to remove: {removed.path} does not exist")
+        return
+    print(f"removed {removed.path}; if it was running, also run:")
+    for line in removed.disable:
+        print(f"  {line}")
+
+
+@service_app.command()
+def status(kind: str | None = KindOpt, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Whether the service file is installed and current."""
+    from ccgate import service
+
+    found, state = service.status(_kind(kind))
+    if as_json:
+        print_json({"kind": found.kind, "path": str(found.path), "state": state})
+        return
+    advice = {"absent": "run `ccgate service install`", "stale": "run `ccgate service install` again", "current": ""}
+    print(f"{found.kind} {found.path}: {state}" + (f" ({advice[state]})" if advice[state] else ""))
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(service_app, name="service")
