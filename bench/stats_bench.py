@@ -16,6 +16,7 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -162,6 +163,9 @@ def main() -> None:
         ]
         table = []
         for name, argv, data, target in cases:
+            check = subprocess.run([*ccgate, *argv], env=env, input=data, capture_output=True)
+            if check.returncode != 0:
+                raise SystemExit(f"{name}: exit {check.returncode}\n{check.stderr.decode()}")
             low, median, high = summary(time_command([*ccgate, *argv], env, runs=args.runs, stdin=data))
             verdict = "-" if target is None else ("ok" if median <= target else "SLOW")
             target_text = "-" if target is None else f"{target * 1000:.0f}"
