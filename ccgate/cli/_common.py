@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ccgate.config import Config, load_config
-from ccgate.errors import UsageError
+from ccgate.errors import CcgateError, UsageError
 from ccgate.secrets import SecretStore, open_store
 
 
@@ -47,3 +47,11 @@ def print_json(value: Any) -> None:
 
 def active_profile() -> str | None:
     return os.environ.get("CCGATE_PROFILE") or None
+
+
+def complete_profile(incomplete: str) -> list[str]:
+    """Shell completion for profile names, read from config.toml (never from the keyring)."""
+    try:
+        return sorted(name for name in load().profiles if name.startswith(incomplete))
+    except CcgateError:
+        return []

@@ -6,14 +6,14 @@ import os
 
 import typer
 
-from ccgate.cli._common import load
+from ccgate.cli._common import complete_profile, load
 from ccgate.cli.shellcmds import GateOpt, SealedOpt, profile_changes
 from ccgate.launch import child_environment, default_command, replace_process, run_and_wait
 from ccgate.profiles import SEALED_VAR
 
 
 def exec_(
-    name: str = typer.Argument(..., help="Profile to run the command with."),
+    name: str = typer.Argument(..., help="Profile to run the command with.", autocompletion=complete_profile),
     command: list[str] | None = typer.Argument(None, help="Command and arguments (default: $SHELL)."),
     gate: bool = GateOpt,
     sealed: bool = SealedOpt,

@@ -7,6 +7,7 @@ inside the commands that use them so that `ccgate use` stays fast.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -23,6 +24,8 @@ from ccgate.cli import shellcmds
 from ccgate.cli import stats as stats_cli
 from ccgate.cli import ui as ui_cli
 from ccgate.errors import CcgateError
+
+COMPLETE_VAR = "_CCGATE_COMPLETE"  # what completions/ scripts set (scripts/gen_completions.py)
 
 app = typer.Typer(
     name="ccgate",
@@ -63,6 +66,11 @@ ui_cli.register(app)
 
 
 def main() -> None:
+    if COMPLETE_VAR in os.environ:
+        # Only when a shell asks for completions: typer's completion classes cost start-up time.
+        import typer.completion
+
+        typer.completion.completion_init()
     try:
         app()
     except CcgateError as exc:

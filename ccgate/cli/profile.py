@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from ccgate import paths
-from ccgate.cli._common import active_profile, load, print_json, read_secret, store_for, warn
+from ccgate.cli._common import active_profile, complete_profile, load, print_json, read_secret, store_for, warn
 from ccgate.config import Config
 from ccgate.errors import ProfileNotFound, UsageError
 from ccgate.profiles import (
@@ -212,7 +212,7 @@ def add(
 
 @profile_app.command("edit", epilog="Example: ccgate profile edit max --opus-model 'claude-opus-4-8[1m]'")
 def edit(
-    name: str = typer.Argument(..., help="Profile to change."),
+    name: str = typer.Argument(..., help="Profile to change.", autocompletion=complete_profile),
     base_url: str | None = BaseUrlOpt,
     model: str | None = ModelOpt,
     opus_model: str | None = OpusOpt,
@@ -321,7 +321,7 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Machine-readable 
 
 @profile_app.command("show", epilog="Example: ccgate profile show max")
 def show(
-    name: str = typer.Argument(..., help="Profile to show."),
+    name: str = typer.Argument(..., help="Profile to show.", autocompletion=complete_profile),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show one profile, its secret masked to a short prefix."""
@@ -348,7 +348,7 @@ def show(
 
 @profile_app.command("rm", epilog="Example: ccgate profile rm old-key")
 def rm(
-    name: str = typer.Argument(..., help="Profile to delete, with its stored secret."),
+    name: str = typer.Argument(..., help="Profile to delete, with its stored secret.", autocompletion=complete_profile),
     delete_config_dir: bool = typer.Option(
         False, "--delete-config-dir", help="Also delete its Claude Code config dir (and the login in it)."
     ),
@@ -378,7 +378,7 @@ def rm(
 
 @profile_app.command("rename", epilog="Example: ccgate profile rename max max-work")
 def rename(
-    old: str = typer.Argument(..., help="Current name."),
+    old: str = typer.Argument(..., help="Current name.", autocompletion=complete_profile),
     new: str = typer.Argument(..., help="New name."),
 ) -> None:
     """Rename a profile; its secret moves with it."""
@@ -431,7 +431,9 @@ def import_(
 
 @profile_app.command("default", epilog="Example: ccgate profile default max")
 def default(
-    name: str = typer.Argument("", help="Profile the forwarder uses for requests without /p/NAME."),
+    name: str = typer.Argument(
+        "", help="Profile the forwarder uses for requests without /p/NAME.", autocompletion=complete_profile
+    ),
 ) -> None:
     """Set (or with no name, clear) the forwarder's default profile."""
     config = load()

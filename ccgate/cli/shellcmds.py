@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from ccgate.cli._common import load, store_for, warn
+from ccgate.cli._common import complete_profile, load, store_for, warn
 from ccgate.config import Config
 from ccgate.profiles import (
     PROFILE_VAR,
@@ -45,7 +45,7 @@ def gate_url(config: Config, profile: str) -> str:
 
 
 def use(
-    name: str = typer.Argument(..., help="Profile to switch to."),
+    name: str = typer.Argument(..., help="Profile to switch to.", autocompletion=complete_profile),
     shell: str | None = ShellOpt,
     gate: bool = GateOpt,
     sealed: bool = SealedOpt,
@@ -96,7 +96,9 @@ def current() -> None:
         raise typer.Exit(3)
 
 
-def token(name: str = typer.Argument(..., help="Profile whose secret to print.")) -> None:
+def token(
+    name: str = typer.Argument(..., help="Profile whose secret to print.", autocompletion=complete_profile),
+) -> None:
     """Print the bare secret, for Claude Code's apiKeyHelper setting."""
     config = load()
     profile = get_profile(config, name)

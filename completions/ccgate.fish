@@ -1,0 +1,1 @@
+complete --command ccgate --no-files --arguments "(env _CCGATE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) ccgate)" --condition "env _CCGATE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) ccgate"
