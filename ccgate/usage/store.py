@@ -15,6 +15,8 @@ doctor and the dashboard query them by name. The file is 0600 (SQLite gives its 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import operator
 import os
 import sqlite3
@@ -206,12 +208,16 @@ def connect_reader(path: Path | None = None) -> sqlite3.Connection | None:
     return connect(path)
 
 
-_INSERT_SQL = "INSERT INTO requests ({cols}) VALUES ({marks})".format(
-    cols=", ".join(RECORD_FIELDS), marks=", ".join("?" for _ in RECORD_FIELDS)
-)
-
-
+# Rows per INSERT statement: one multi-row statement is one trip into SQLite, which releases the
+# interpreter lock once instead of once per row (the forwarder's event loop shares that lock).
+ROWS_PER_STATEMENT = 200
 _row = operator.attrgetter(*RECORD_FIELDS)  # record -> tuple in column order
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_sql(rows: int) -> str:
+    values = "(" + ", ".join("?" for _ in RECORD_FIELDS) + ")"
+    return f"INSERT INTO requests ({', '.join(RECORD_FIELDS)}) VALUES " + ", ".join([values] * rows)
 
 
 def insert_records(conn: sqlite3.Connection, records: Iterable[UsageRecord]) -> int:
@@ -219,9 +225,13 @@ def insert_records(conn: sqlite3.Connection, records: Iterable[UsageRecord]) -> 
     rows = [_row(r) for r in records]
     if not rows:
         return 0
+    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(RECORD_FIELDS)
+    per = max(1, min(ROWS_PER_STATEMENT, limit))
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.executemany(_INSERT_SQL, rows)
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            conn.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
