@@ -1,0 +1,276 @@
+"""`ccgate doctor`: one checklist of what could make Claude Code use the wrong credential, or
+make ccgate's numbers wrong, each with the fix. Read-only: it changes nothing it inspects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from ccgate import paths
+from ccgate.config import Config, load_config
+from ccgate.errors import CcgateError
+from ccgate.profiles import CREDENTIAL_VARS, MANAGED_VARS, PROFILE_VAR, Profile, all_profiles, conflicts
+from ccgate.sealed import looks_sealed
+from ccgate.secrets import SecretStore, open_store
+
+Status = Literal["ok", "warn", "fail"]
+RECENT_S = 7 * 86400
+SCRUB_VAR = "CLAUDE_CODE_SUBPROCESS_ENV_SCRUB"
+
+
+@dataclass(slots=True, frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def run(env: Mapping[str, str], cwd: Path, *, online: bool = False) -> list[Check]:
+    try:
+        config = load_config()
+    except CcgateError as exc:
+        return [Check("config", "fail", exc.message, "fix the file by hand; ccgate never overwrites it")]
+    checks = [Check("config", "ok", f"{config.path} ({len(config.profiles)} profiles)")]
+    store, store_check = _secret_store(config)
+    checks.append(store_check)
+    try:
+        profiles = all_profiles(config)
+    except CcgateError as exc:
+        return [*checks, Check("profiles", "fail", exc.message, f"fix {config.path}")]
+    if store is not None:
+        checks.extend(_secrets(profiles, store))
+    checks.extend(_logins(profiles))
+    checks.extend(_injection(profiles))
+    checks.extend(_environment(env))
+    checks.extend(_claude_settings(env, cwd))
+    checks.append(_forwarder(config))
+    checks.extend(_usage_log(profiles))
+    if online:
+        checks.extend(_online(profiles))
+    return checks
+
+
+def failed(checks: list[Check]) -> bool:
+    return any(c.status == "fail" for c in checks)
+
+
+def _secret_store(config: Config) -> tuple[SecretStore | None, Check]:
+    try:
+        store = open_store(config.settings)
+        store.get("ccgate-doctor-probe")
+    except CcgateError as exc:
+        return None, Check("secret store", "fail", exc.message)
+    if config.settings.secret_store == "file" or os.environ.get("CCGATE_SECRET_STORE") == "file":
+        return store, Check("secret store", "warn", store.description, "secrets sit in a plaintext file (0600)")
+    return store, Check("secret store", "ok", store.description)
+
+
+def _secrets(profiles: list[Profile], store: SecretStore) -> Iterator[Check]:
+    for profile in profiles:
+        if not profile.needs_secret:
+            continue
+        try:
+            present = bool(store.get(profile.name))
+        except CcgateError as exc:
+            yield Check(f"profile {profile.name}", "fail", exc.message)
+            continue
+        if present:
+            yield Check(f"profile {profile.name}", "ok", f"{profile.kind}, secret stored")
+        else:
+            yield Check(
+                f"profile {profile.name}",
+                "fail",
+                f"{profile.kind} without a stored secret",
+                f"ccgate profile edit {profile.name} --secret",
+            )
+
+
+def _logins(profiles: list[Profile]) -> Iterator[Check]:
+    for profile in profiles:
+        if profile.kind != "claude-login":
+            continue
+        login = profile.login_file()
+        if login is not None and login.exists():
+            yield Check(f"profile {profile.name}", "ok", f"claude-login, logged in ({profile.config_dir})")
+        else:
+            yield Check(
+                f"profile {profile.name}",
+                "warn",
+                "claude-login with no login yet",
+                f"ccgate exec {profile.name} -- claude, then /login",
+            )
+
+
+def _injection(profiles: list[Profile]) -> Iterator[Check]:
+    for profile in profiles:
+        if profile.inject_credential:
+            yield Check(
+                f"injection {profile.name}",
+                "warn",
+                "the forwarder adds this profile's secret to requests that carry none: any local process "
+                "that can reach its port can spend it",
+                f"ccgate profile edit {profile.name} --no-inject-credential; use `ccgate use NAME --sealed` instead",
+            )
+
+
+def _environment(env: Mapping[str, str]) -> list[Check]:
+    fix = 'eval "$(ccgate use NAME)" or eval "$(ccgate off)"'
+    found = [Check("environment", "warn", problem, fix) for problem in conflicts(env)]
+    exported = [v for v in CREDENTIAL_VARS if env.get(v) and not looks_sealed(env[v])]
+    if exported and env.get(SCRUB_VAR) != "1":
+        active = env.get(PROFILE_VAR, "NAME")
+        found.append(
+            Check(
+                "environment",
+                "warn",
+                f"{', '.join(exported)} holds a long-lived secret, unsealed: every command Claude Code runs sees it",
+                f'eval "$(ccgate use {active} --sealed)", or set scrub_subprocess_env on the profile',
+            )
+        )
+    return found or [Check("environment", "ok", "no conflicting or exposed Claude Code credentials")]
+
+
+def _claude_settings(env: Mapping[str, str], cwd: Path) -> Iterator[Check]:
+    home = Path(env.get("HOME") or Path.home())
+    user_dir = Path(env["CLAUDE_CONFIG_DIR"]) if env.get("CLAUDE_CONFIG_DIR") else home / ".claude"
+    files = [user_dir / "settings.json", cwd / ".claude" / "settings.json", cwd / ".claude" / "settings.local.json"]
+    clean = True
+    for path in files:
+        data = _read_json(path)
+        if not isinstance(data, dict):
+            continue
+        block = data.get("env") if isinstance(data.get("env"), dict) else {}
+        overriding = sorted(k for k in block if k in MANAGED_VARS)
+        if overriding:
+            clean = False
+            yield Check(
+                "claude settings",
+                "warn",
+                f"{path} sets {', '.join(overriding)} in its env block: it wins over what `ccgate use` exports",
+                f"remove them from {path} (ccgate never edits Claude Code's files)",
+            )
+        if data.get("apiKeyHelper") and "ccgate token" not in str(data["apiKeyHelper"]):
+            clean = False
+            yield Check(
+                "claude settings",
+                "warn",
+                f"{path} has an apiKeyHelper that supplies its own key",
+                f"remove apiKeyHelper from {path}, or make it `ccgate token NAME`",
+            )
+    state = _read_json(home / ".claude.json")
+    if isinstance(state, dict) and state.get("primaryApiKey"):
+        clean = False
+        yield Check(
+            "claude settings",
+            "warn",
+            f"{home / '.claude.json'} holds a primaryApiKey from an API-key login",
+            "run `claude /logout` there, or expect 'auth conflict' warnings",
+        )
+    if clean:
+        yield Check("claude settings", "ok", "no Claude Code settings override the shell")
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _forwarder(config: Config) -> Check:
+    host = config.settings.host if config.settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    url = f"http://{f'[{host}]' if ':' in host else host}:{config.settings.port}"
+    try:
+        with urllib.request.urlopen(f"{url}/ccgate/health", timeout=1.5) as resp:
+            health = json.loads(resp.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return Check(
+            "forwarder", "warn", f"not answering on {url}", "ccgate serve --detach (or ccgate service install)"
+        )
+    log = health.get("log") or {}
+    if log.get("dropped"):
+        return Check(
+            "forwarder",
+            "fail",
+            f"{url}: usage log dropped {log['dropped']} records ({log.get('last_error')})",
+            "make the usage database writable; see `ccgate status`",
+        )
+    return Check("forwarder", "ok", f"{url}: {health.get('requests')} requests, backlog {log.get('backlog', 0)}")
+
+
+def _usage_log(profiles: list[Profile]) -> Iterator[Check]:
+    db = paths.usage_db()
+    if not db.exists():
+        yield Check("usage log", "ok", f"{db} not created yet (the forwarder creates it)")
+        return
+    writable = os.access(db, os.W_OK) and os.access(db.parent, os.W_OK)
+    size_mb = db.stat().st_size / 1e6
+    yield Check(
+        "usage log",
+        "ok" if writable else "fail",
+        f"{db} ({size_mb:.1f} MB)",
+        "" if writable else f"chmod u+w {db} {db.parent}",
+    )
+    subscription = [p.name for p in profiles if p.kind == "max-oauth"]
+    if not subscription:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
+        rows = conn.execute(
+            f"SELECT profile, status, billing FROM requests WHERE ts > ? AND profile IN "
+            f"({','.join('?' * len(subscription))}) ORDER BY id",
+            (time.time() - RECENT_S, *subscription),
+        ).fetchall()
+        conn.close()
+    except sqlite3.Error as exc:
+        yield Check("usage log", "fail", f"{db}: {exc}")
+        return
+    yield from _subscription_health(subscription, rows)
+
+
+def _subscription_health(names: list[str], rows: list[tuple[str, int, str]]) -> Iterator[Check]:
+    for name in names:
+        own = [(status, billing) for profile, status, billing in rows if profile == name]
+        api_billed = sum(1 for status, billing in own if billing == "api")
+        if api_billed:
+            yield Check(
+                f"billing {name}",
+                "fail",
+                f"{api_billed} of {len(own)} recent requests came back API-billed: the plan is not what pays",
+                "check that no ANTHROPIC_API_KEY / apiKeyHelper is in play (ccgate current, ccgate doctor)",
+            )
+        if own and own[-1][0] == 401:
+            yield Check(
+                f"token {name}",
+                "fail",
+                "the latest request got 401: the token is revoked or expired",
+                f"claude setup-token, then ccgate profile edit {name} --secret",
+            )
+        elif own and not api_billed:
+            yield Check(f"billing {name}", "ok", f"{len(own)} recent requests, none API-billed")
+
+
+def _online(profiles: list[Profile], opener: Callable[..., object] = urllib.request.urlopen) -> Iterator[Check]:
+    for profile in profiles:
+        request = urllib.request.Request(profile.upstream + "/", method="HEAD")
+        try:
+            opener(request, timeout=5)
+        except urllib.error.HTTPError:
+            pass  # any HTTP answer means the upstream is there
+        except (OSError, urllib.error.URLError) as exc:
+            yield Check(f"upstream {profile.name}", "fail", f"{profile.upstream} unreachable: {exc}")
+            continue
+        yield Check(f"upstream {profile.name}", "ok", f"{profile.upstream} reachable")
