@@ -118,29 +118,9 @@ def run_blocks(
 
 
 def run_statusline() -> None:
-    """Never fails: Claude Code shows whatever the first line is, so errors become a short text."""
-    import json
+    from ccgate.reports.statusline import main
 
-    try:
-        from ccgate.config import load_config
-        from ccgate.reports.pricing import Pricer, default_cache_file
-        from ccgate.reports.statusline import format_line, statusline_data
-        from ccgate.reports.timespec import resolve_tz
-        from ccgate.usage import store
-
-        try:
-            stdin = json.loads(sys.stdin.read() or "{}")
-        except ValueError:
-            stdin = {}
-        if not isinstance(stdin, dict):
-            stdin = {}
-        tz = resolve_tz(None)
-        pricer = Pricer.from_config(load_config(), default_cache_file())
-        conn = store.connect_reader()
-        session = stdin.get("session_id") if isinstance(stdin.get("session_id"), str) else None
-        print(format_line(statusline_data(conn, pricer, session, tz), stdin, tz))
-    except Exception as exc:  # a status line must never break the prompt
-        print(f"ccgate: {type(exc).__name__}")
+    main()
 
 
 def register(app: typer.Typer) -> None:

@@ -212,12 +212,19 @@ def _tier_price(tiered: Any, prompt_tokens: int) -> Decimal:
 
 
 def _genai_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    """Identifies the installed price data without importing genai-prices (the status line's budget):
+    the path, size and mtime of its bundled data module."""
+    import importlib.util
 
-    try:
-        return version("genai-prices")
-    except PackageNotFoundError:
+    spec = importlib.util.find_spec("genai_prices")
+    if spec is None or not spec.origin:
         return "?"
+    data = Path(spec.origin).with_name("data.py")
+    try:
+        st = data.stat()
+    except OSError:
+        return spec.origin
+    return f"{data}:{st.st_size}:{st.st_mtime_ns}"
 
 
 # --- the pricer reports use -------------------------------------------------------------------

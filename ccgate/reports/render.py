@@ -200,7 +200,8 @@ def print_stats(report: dict[str, Any], *, chart: bool, breakdown: bool) -> None
         print_chart(console, report)
     _print_plan(console, report.get("plan"))
     for note in report["notes"]:
-        console.print(f"note: {note}", style="dim", highlight=False, markup=False)
+        # Yellow draws the eye to unpriced rows and API fallbacks; NO_COLOR turns it off (rich reads it).
+        console.print(f"note: {note}", style="yellow", highlight=False, markup=False)
 
 
 def print_chart(console: Any, report: dict[str, Any]) -> None:

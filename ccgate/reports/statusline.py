@@ -91,3 +91,31 @@ def format_line(data: dict[str, Any], stdin: dict[str, Any], tz: tzinfo) -> str:
             text += " ↻" + datetime.fromtimestamp(reset, tz).strftime("%H:%M")
         parts.append(text)
     return " · ".join(parts)
+
+
+def main() -> None:
+    """The whole command; never fails, since Claude Code shows whatever the first line is.
+
+    Imports only what it needs so that a launcher can call it without loading the CLI."""
+    import json
+    import sys
+
+    try:
+        from ccgate.config import load_config
+        from ccgate.reports.pricing import Pricer, default_cache_file
+        from ccgate.reports.timespec import resolve_tz
+        from ccgate.usage import store
+
+        try:
+            stdin = json.loads(sys.stdin.read() or "{}")
+        except ValueError:
+            stdin = {}
+        if not isinstance(stdin, dict):
+            stdin = {}
+        tz = resolve_tz(None)
+        pricer = Pricer.from_config(load_config(), default_cache_file())
+        conn = store.connect_reader()
+        session = stdin.get("session_id") if isinstance(stdin.get("session_id"), str) else None
+        print(format_line(statusline_data(conn, pricer, session, tz), stdin, tz))
+    except Exception as exc:  # a status line must never break the prompt
+        print(f"ccgate: {type(exc).__name__}")

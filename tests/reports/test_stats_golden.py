@@ -3,6 +3,7 @@ published per-million-token prices, checked through the real `ccgate stats` comm
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -251,7 +252,15 @@ def test_narrow_terminal_keeps_key_and_cost(golden: None, ccgate: Runner) -> Non
     assert max(len(line) for line in table.splitlines() if line.startswith(("│", "┃"))) <= 50
     header = table_header(table)
     assert header[0] == "day" and "cost" in header
-    assert "\x1b[" not in table  # NO_COLOR
+    assert "\x1b[" not in table  # not a terminal
+
+
+def test_no_color(golden: None, ccgate: Runner) -> None:
+    colour = re.compile(r"\x1b\[[0-9;]*3[0-8][;m]")
+    forced = ccgate("stats", *RANGE, env={"COLUMNS": "200", "FORCE_COLOR": "1"}).stdout
+    assert colour.search(forced)  # the notes are yellow on a terminal
+    plain = ccgate("stats", *RANGE, env={"COLUMNS": "200", "FORCE_COLOR": "1", "NO_COLOR": "1"}).stdout
+    assert not colour.search(plain) and "claude-mystery-9" in plain
 
 
 def test_chart(golden: None, ccgate: Runner) -> None:
