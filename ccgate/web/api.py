@@ -214,12 +214,9 @@ def session_tree(conn: sqlite3.Connection | None, pricer: Pricer, config: Config
     if not rows:
         raise web.HTTPNotFound(text='{"error": "no such session"}', content_type="application/json")
     costs = {r["id"]: record_cost(pricer, r) for r in rows}
-    totals = stats_report(
-        conn,
-        pricer,
-        StatsQuery(by="session", session=session_id),  # type: ignore[arg-type]
-        profile_kinds=profile_kinds(config),
-    ).totals
+    # Bounded by the session's own first and last request, so the report reads only its rows.
+    q = StatsQuery(by="session", session=session_id, since=rows[0]["ts"], until=rows[-1]["ts"] + 1)
+    totals = stats_report(conn, pricer, q, profile_kinds=profile_kinds(config)).totals  # type: ignore[arg-type]
     return {"session_id": session_id, "totals": totals, "tree": queries.agent_tree(rows, costs), "requests": rows}
 
 

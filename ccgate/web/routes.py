@@ -46,7 +46,7 @@ class Dashboard:
     reader: api.Reader
     hub: LiveHub
     metrics: Metrics
-    live_pricer: Any  # a Pricer used on the loop for each finished record (no file cache)
+    live_pricer: Any  # the Pricer that prices each finished record on the loop
     static: dict[str, tuple[bytes, str]]
 
 
@@ -54,12 +54,14 @@ DASHBOARD = web.AppKey("dashboard", Dashboard)
 
 
 def setup_web(app: web.Application) -> None:
-    from ccgate.reports.pricing import Pricer
+    from ccgate.reports.pricing import Pricer, default_cache_file
 
     sink = app[SINK]
     configs = app[CONFIG]
     counters = app[FORWARDER].counters
-    live_pricer = Pricer.from_config(configs.get())
+    # Reads the rate cards earlier reports cached, so pricing a record on the loop is a dict lookup
+    # (genai-prices is only consulted, once, for a model never seen); it never writes that file.
+    live_pricer = Pricer.from_config(configs.get(), default_cache_file())
     metrics = Metrics(
         in_flight=lambda: counters.in_flight,
         log_health=sink.health,  # type: ignore[attr-defined]
