@@ -161,3 +161,41 @@ def test_online_checks_each_upstream(ccgate, home: dict[str, str]) -> None:
     assert by_name(checks, "upstream here")[0]["status"] == "ok"
     assert by_name(checks, "upstream gone")[0]["status"] == "fail"
     assert code == 1
+
+
+def test_locked_keyring_fails_with_its_fix(ccgate, home: dict[str, str]) -> None:
+    add_profile("max", "max-oauth", secret=MAX)
+    code, checks = doctor(ccgate, {**home, "CCGATE_TEST_KEYRING_LOCKED": "1"})
+    assert code == 1
+    store_check = by_name(checks, "secret store")[0]
+    assert store_check["status"] == "fail" and store_check["detail"]
+    assert MAX not in json.dumps(checks)
+
+
+def test_dropped_usage_records_fail(ccgate, home: dict[str, str], tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # a forwarder whose usage log lost records
+            body = json.dumps({"requests": 9, "log": {"dropped": 3, "backlog": 0, "last_error": "disk full"}}).encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = Path(os.environ["CCGATE_CONFIG_DIR"]) / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f"[settings]\nport = {server.server_address[1]}\n")
+    try:
+        code, checks = doctor(ccgate, home)
+    finally:
+        server.shutdown()
+        server.server_close()
+    forwarder = by_name(checks, "forwarder")[0]
+    assert code == 1 and forwarder["status"] == "fail" and "dropped 3" in forwarder["detail"]
