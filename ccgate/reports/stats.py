@@ -49,7 +49,7 @@ GROUPINGS: dict[str, Grouping] = {
     "profile": Grouping("COALESCE(profile, '-')"),
     "session": Grouping("COALESCE(session_id, '-')"),
     "account": Grouping("COALESCE(account_id, '-')"),
-    "billing": Grouping("billing"),
+    "billing": Grouping("{billing}"),  # who paid, max-oauth profiles' unknowns counted as subscription
 }
 
 
@@ -218,10 +218,11 @@ def fetch_groups(
         key = f"CAST((ts + {offset}) / {grouping.sql} AS INTEGER)"
     else:
         offset, key = "0", grouping.sql
+    billing = billing_sql(subscription_profiles or [])
     sql = GROUP_SQL.format(
-        key=key,
+        key=key.replace("{billing}", billing),
         offset=offset,
-        billing=billing_sql(subscription_profiles or []),
+        billing=billing,
         long=LONG_CONTEXT_SQL,
         fast=FAST_SQL,
         where=where,

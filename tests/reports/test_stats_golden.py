@@ -303,3 +303,30 @@ def test_bad_price_override_is_a_config_error(ccgate: Runner, config_toml: Calla
 def test_empty_log(ccgate: Runner) -> None:
     report = parse_json(ccgate("stats", "--json").stdout)
     assert report["rows"] == [] and report["totals"]["requests"] == 0 and report["totals"]["cost_usd"] == 0
+
+
+def test_unknown_billing_on_a_subscription_profile_counts_as_subscription(
+    usage_log: Callable[..., Path], config_toml: Callable[[str], Path], ccgate: Runner
+) -> None:
+    config_toml('[profiles."o\'brien"]\nkind = "max-oauth"\n\n[profiles.lite]\nkind = "litellm-key"\n')
+    when = at("2026-03-02T12:00")
+    usage_log(
+        [
+            rec(
+                when,
+                "claude-opus-4-8",
+                input_tokens=1_000_000,
+                profile="o'brien",
+                billing="unknown",
+                account_id="acc-1",
+            ),
+            rec(when, "claude-opus-4-8", input_tokens=1_000_000, profile="lite", billing="unknown", account_id="acc-2"),
+        ]
+    )
+    profiles = rows_by_key(parse_json(ccgate("stats", *RANGE, "--by", "profile", "--json").stdout))
+    assert profiles["o'brien"]["subscription_cost_usd"] == 5 and profiles["o'brien"]["cost_basis"] == "api-equivalent"
+    assert profiles["lite"]["unknown_billing_cost_usd"] == 5 and profiles["lite"]["cost_basis"] == "api"
+    accounts = rows_by_key(parse_json(ccgate("stats", *RANGE, "--by", "account", "--json").stdout))
+    assert set(accounts) == {"acc-1", "acc-2"} and accounts["acc-1"]["cost_usd"] == 5
+    billing = rows_by_key(parse_json(ccgate("stats", *RANGE, "--by", "billing", "--json").stdout))
+    assert billing["subscription"]["requests"] == 1 and billing["unknown"]["requests"] == 1
