@@ -101,13 +101,16 @@ def test_billing_alarm_when_subscription_traffic_is_api_billed(open_page: OpenPa
     assert send(gate, "max", headers={"x-fake-ratelimit": "api"}) == 200
     assert send(gate, "key", headers={"x-fake-status": "429"}) == 429
     assert send(gate, "key", headers={"x-fake-ratelimit": "api"}) == 200  # an API key billed to the API: fine
-    gate.wait_logged(3)
+    assert send(gate, "key", headers={"x-fake-status": "401"}) == 401
+    gate.wait_logged(4)
     page, _ = open_page("limits")
     alarm = page.locator("#alarms li[data-kind='api_billed']")
     alarm.wait_for(timeout=TIMEOUT_MS)
     assert alarm.count() == 1
     assert "subscription profile max came back billed to the API" in alarm.inner_text()
     assert page.locator("#alarms li[data-kind='rate_limited']").count() == 1
+    unauthorized = page.locator("#alarms li[data-kind='unauthorized']")
+    assert unauthorized.count() == 1 and "log in again" in unauthorized.inner_text()
     shot(page, "limits-billing-alarm")
 
 

@@ -1,0 +1,70 @@
+"""The dashboard's small pure parts: the pace forecast, the agent tree, the page's weight."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccgate.web import queries
+from ccgate.web.routes import STATIC_DIR, STATIC_TYPES
+
+PAGE_BUDGET = 300 * 1024
+
+
+def test_pace_forecast_extrapolates_the_last_hour_since_the_last_reset() -> None:
+    # 0.90 -> reset -> 0.10 at t=0, 0.30 at t=1800: 40 %/h, full at t=1800 + 0.7/0.4 h.
+    points = [(-600.0, 0.9), (0.0, 0.1), (900.0, 0.2), (1800.0, 0.3)]
+    pace = queries.pace_forecast(points, reset=10_000)
+    assert pace is not None
+    assert pace["rate_per_hour"] == pytest.approx(0.4)
+    assert pace["full_at"] == pytest.approx(1800 + 1.75 * 3600)
+    assert pace["before_reset"] is True
+    assert queries.pace_forecast(points, reset=3000)["before_reset"] is False  # type: ignore[index]
+    assert queries.pace_forecast([(0.0, 0.5), (60.0, 0.5)], reset=None) == {
+        "rate_per_hour": 0.0,
+        "full_at": None,
+        "before_reset": False,
+    }
+    assert queries.pace_forecast([(0.0, 0.5)], reset=None) is None
+
+
+def _row(i: int, agent: str | None, parent: str | None, tokens: int) -> dict[str, object]:
+    return {
+        "id": i,
+        "ts": float(i),
+        "agent_id": agent,
+        "parent_agent_id": parent,
+        "model": "m",
+        "request_model": "m",
+        "input_tokens": tokens,
+        "output_tokens": 1,
+        "cache_read_tokens": 0,
+        "cache_write_5m_tokens": 0,
+        "cache_write_1h_tokens": 0,
+        "cache_write_other_tokens": 0,
+    }
+
+
+def test_agent_tree_nests_by_parent_and_keeps_orphans_on_the_main_loop() -> None:
+    rows = [
+        _row(1, None, None, 10),
+        _row(2, "a", None, 20),
+        _row(3, "b", "a", 30),
+        _row(4, "c", "gone", 40),
+        _row(5, "d", "d", 50),
+    ]
+    tree = queries.agent_tree(rows, {1: 0.1, 2: 0.2, 3: None, 4: 0.4, 5: 0.5})
+    assert tree["agent_id"] is None and tree["requests"] == 1 and tree["cost_usd"] == 0.1
+    kids = {n["agent_id"]: n for n in tree["children"]}
+    assert set(kids) == {"a", "c", "d"}  # c's parent is unknown, d names itself: both hang on the main loop
+    (b,) = kids["a"]["children"]
+    assert b["agent_id"] == "b" and b["input_tokens"] == 30 and b["unpriced"] == 1
+
+
+def test_the_page_weighs_under_300_kb_and_loads_nothing_from_elsewhere() -> None:
+    files = [p for p in STATIC_DIR.iterdir() if p.suffix in STATIC_TYPES]
+    assert {p.name for p in files} >= {"index.html", "app.js", "app.css"}
+    assert sum(p.stat().st_size for p in files) <= PAGE_BUDGET
+    for p in files:
+        text = p.read_text()
+        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
+        assert "https://" not in text and "//cdn" not in text and "@import" not in text
