@@ -20,6 +20,7 @@ from ccgate.usage.model import Exchange, UsageRecord
 # parsing Claude Code's 100 KB-32 MB prompts costs ~2 ms per MB of interpreter time that the
 # forwarder's event loop would wait for.
 JSON_PARSE_LIMIT = 256 * 1024
+SCAN_TAIL = 64 * 1024
 RESPONSE_PARSE_LIMIT = 8 * 1024 * 1024
 
 _LEGACY_USER_ID = re.compile(r"^user_([0-9a-fA-F]+)_account_([0-9a-fA-F-]*)_session_([0-9a-fA-F-]+)$")
@@ -120,34 +121,38 @@ def _request_fields(body: bytes | None, request_headers: Mapping[str, str]) -> d
 def _scan_large_body(body: bytes) -> dict[str, Any]:
     """Large bodies: find the few top-level fields by their key instead of parsing megabytes of prompt.
 
-    bytes.find runs at memory speed. Claude Code writes `model` as the first key (later tool_use
-    inputs in `messages` may hold their own "model"); the SDKs write it after `messages`, and what
-    follows it (tools' schemas) holds no string-valued "model". So: a leading `model`, else the
-    last string-valued one; and the last `stream`, `speed` and `user_id`, small keys written after
-    the prompt.
+    Claude Code writes `model` as the first key (later tool_use inputs in `messages` may hold their
+    own "model") and its small keys (`metadata`, `stream`, `speed`) last; the SDKs write `model`,
+    `metadata` and `stream` right after `messages`, followed only by `system` and `tools`, whose
+    schemas hold no string-valued "model". So: a leading `model`, else the last string-valued one,
+    and the last `stream`, `speed` and `user_id`, all searched in the final SCAN_TAIL bytes only,
+    so the cost stays constant however long the conversation grows. (An SDK-ordered request whose
+    system prompt and tools exceed that window loses `request_model` and the metadata session id;
+    the response's `model` and an event-stream response still say which model and that it streamed.)
     """
+    lo = max(0, len(body) - SCAN_TAIL)
     out: dict[str, Any] = {}
-    if m := _LEADING_MODEL_BYTES.match(body) or _find_value(body, b'"model"', _MODEL_BYTES, last=True):
+    if m := _LEADING_MODEL_BYTES.match(body) or _last_value(body, b'"model"', _MODEL_BYTES, lo):
         out["model"] = m.group(1).decode("utf-8", "replace")
-    if m := _find_value(body, b'"stream"', _STREAM_BYTES, last=True):
+    if m := _last_value(body, b'"stream"', _STREAM_BYTES, lo):
         out["stream"] = m.group(1) == b"true"
-    if m := _find_value(body, b'"speed"', _SPEED_BYTES, last=True):
+    if m := _last_value(body, b'"speed"', _SPEED_BYTES, lo):
         out["speed"] = m.group(1).decode("utf-8", "replace")
-    if m := _find_value(body, b'"user_id"', _USER_ID_BYTES, last=True):
+    if m := _last_value(body, b'"user_id"', _USER_ID_BYTES, lo):
         with contextlib.suppress(ValueError):
             out["user_id"] = json.loads(b'"' + m.group(1) + b'"')
     return out
 
 
-def _find_value(body: bytes, key: bytes, pattern: re.Pattern[bytes], *, last: bool) -> re.Match[bytes] | None:
-    """The first (or last) occurrence of `key` that `pattern` matches as `key: value`; a few tries at most."""
-    pos = body.rfind(key) if last else body.find(key)
+def _last_value(body: bytes, key: bytes, pattern: re.Pattern[bytes], lo: int) -> re.Match[bytes] | None:
+    """The last occurrence of `key` at or after `lo` that `pattern` matches as `key: value`."""
+    pos = body.rfind(key, lo)
     for _ in range(64):
         if pos < 0:
             return None
         if m := pattern.match(body, pos):
             return m
-        pos = body.rfind(key, 0, pos) if last else body.find(key, pos + 1)
+        pos = body.rfind(key, lo, pos)
     return None
 
 
