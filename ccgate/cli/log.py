@@ -112,7 +112,7 @@ def _follow(conn: Any, last_id: int, as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("log")
+    @app.command("log", epilog="Example: ccgate log -n 5 --json")
     def log_cmd(
         n: int = typer.Option(20, "-n", "--lines", help="How many of the latest requests to show."),
         as_json: bool = typer.Option(

@@ -38,7 +38,10 @@ def serve(
 
 
 def stop() -> None:
-    """Stop the forwarder started with `ccgate serve --detach`."""
+    """Stop the forwarder started with `ccgate serve --detach`.
+
+    Example: ccgate stop
+    """
     from ccgate.gateway import daemon
 
     stopped = daemon.stop()
@@ -46,7 +49,10 @@ def stop() -> None:
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Whether the forwarder answers: pid, URL, uptime, requests served, usage-log state."""
+    """Whether the forwarder answers: pid, URL, uptime, requests served, usage-log state.
+
+    Example: ccgate status --json
+    """
     from ccgate.gateway import daemon
 
     config = load()

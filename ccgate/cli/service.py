@@ -37,7 +37,10 @@ def install(kind: str | None = KindOpt) -> None:
 
 @service_app.command()
 def uninstall(kind: str | None = KindOpt) -> None:
-    """Remove the unit/agent file (prints the commands that stop it first)."""
+    """Remove the unit/agent file (prints the commands that stop it first).
+
+    Example: ccgate service uninstall
+    """
     from ccgate import service
 
     removed, existed = service.uninstall(_kind(kind))
@@ -51,7 +54,10 @@ def uninstall(kind: str | None = KindOpt) -> None:
 
 @service_app.command()
 def status(kind: str | None = KindOpt, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Whether the service file is installed and current."""
+    """Whether the service file is installed and current.
+
+    Example: ccgate service status --json
+    """
     from ccgate import service
 
     found, state = service.status(_kind(kind))

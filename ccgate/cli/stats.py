@@ -152,7 +152,7 @@ def register(app: typer.Typer) -> None:
             return
         run_stats(by, since, until, tz, profile, model, breakdown, as_json, as_csv, chart)
 
-    @stats_app.command("blocks")
+    @stats_app.command("blocks", epilog="Example: ccgate stats blocks --since 2d --json")
     def blocks_cmd(
         since: str | None = typer.Option(None, "--since", help="Start (default: 7 days ago)."),
         until: str | None = typer.Option(None, "--until", help="End (default: now)."),
@@ -166,7 +166,10 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(stats_app, name="stats")
 
-    @app.command("statusline")
+    @app.command(
+        "statusline",
+        epilog='Example, in settings.json: {"statusLine": {"type": "command", "command": "ccgate statusline"}}',
+    )
     def statusline_cmd() -> None:
         """Claude Code statusLine command: today's cost, this session's cost, 5h utilization (reads JSON on stdin)."""
         run_statusline()

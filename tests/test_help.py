@@ -1,0 +1,39 @@
+"""Every command explains itself: `--help` works and shows an example; `--version` prints the version."""
+
+from __future__ import annotations
+
+import typer.main
+
+from ccgate import __version__
+from ccgate.cli.main import app
+
+
+def leaf_commands() -> list[list[str]]:
+    root = typer.main.get_command(app)
+    found: list[list[str]] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        if hasattr(command, "commands"):  # a group (typer ships its own click)
+            for name, sub in command.commands.items():  # type: ignore[attr-defined]
+                walk(sub, [*path, name])
+        else:
+            found.append(path)
+
+    walk(root, [])
+    return found
+
+
+def test_every_command_has_help_with_an_example(ccgate) -> None:
+    commands = leaf_commands()
+    assert len(commands) > 20
+    missing = []
+    for path in commands:
+        out = ccgate(*path, "--help").stdout
+        assert out.startswith("Usage:"), path
+        if "Example" not in out:
+            missing.append(" ".join(path))
+    assert missing == [], f"--help without an example: {missing}"
+
+
+def test_version(ccgate) -> None:
+    assert ccgate("--version").stdout.strip() == f"ccgate {__version__}"
