@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,20 @@ def test_empty_log_still_answers(gate: Gate) -> None:
         status, _, body = get(gate, path)
         assert status == 200, (path, body)
     assert get(gate, "/ccgate/api/sessions/nope")[0] == 404
+
+
+def test_open_live_streams_do_not_hold_up_a_graceful_stop(gate: Gate) -> None:
+    streams = []
+    for _ in range(3):
+        conn = http.client.HTTPConnection("127.0.0.1", gate.port, timeout=10)
+        conn.request("GET", "/ccgate/api/live")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.getheader("Content-Type") == "text/event-stream"
+        assert resp.read1(4096).startswith(b"event: state\ndata: ")
+        streams.append(conn)
+    started = time.monotonic()
+    code, _ = gate.stop()
+    assert code == 0
+    assert time.monotonic() - started < 5  # the grace period is for requests in flight, not dashboards
+    for conn in streams:
+        conn.close()
