@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from typing import Any
 
@@ -173,3 +174,26 @@ def test_keyboard_moves_between_views(open_page: OpenPage) -> None:
     page.keyboard.press("Enter")
     page.wait_for_selector("body[data-spend='ready']", timeout=TIMEOUT_MS)
     assert page.locator("#tab-spend").get_attribute("aria-selected") == "true"
+
+
+def test_usage_log_backlog_raises_an_alarm(open_page: OpenPage, gate: Gate) -> None:
+    send(gate, "max")
+    db = gate.wait_logged(1)["log"]["db_path"]
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock: records must wait
+    try:
+        send(gate, "max")
+        deadline = time.monotonic() + 10
+        while gate.health()["log"]["backlog"] < 1:
+            assert time.monotonic() < deadline, gate.health()
+            time.sleep(0.02)
+        page, _ = open_page("limits")
+        alarm = page.locator("#alarms li[data-kind='backlog']")
+        alarm.wait_for(timeout=TIMEOUT_MS)
+        assert "waiting to be written" in alarm.inner_text()
+        assert page.locator("#backlog").count() == 1
+        shot(page, "limits-backlog-alarm")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    gate.wait_logged(2)
