@@ -9,6 +9,7 @@
   const $ = (sel) => document.querySelector(sel);
   let current = null;
   let refreshTimer = null;
+  let lastLogState = null;
   const loaded = {};
 
   // --- formatting: numbers right-aligned, each with its unit -------------------------------
@@ -111,6 +112,10 @@
     const log = h.log || {};
     $("#backlog").textContent = log.enabled === false ? "off" : String(log.backlog ?? 0);
     $("#dropped").textContent = log.enabled === false ? "off" : String(log.dropped ?? 0);
+    // The usage-log alarms live on the Limits view: redraw it when they change.
+    const logState = (log.backlog ? 1 : 0) + ":" + (log.dropped ?? 0);
+    if (lastLogState !== null && logState !== lastLogState && current === "limits") load("limits");
+    lastLogState = logState;
   }
   function feedRow(r) {
     const tr = el("tr", { "data-id": String(r.id ?? ""), "data-status": String(r.status) });
