@@ -113,6 +113,8 @@ def record_cost(pricer: Pricer, rec: UsageRecord | dict[str, Any]) -> float | No
         get("web_search_requests") or 0,
     )
     prompt = sums.input + sums.cache_read + sums.cache_write_5m + sums.cache_write_1h + sums.cache_write_other
+    if not (prompt or sums.output or sums.web_search):
+        return 0.0  # an error or an empty answer costs nothing, priced model or not (as in the reports)
     cost = pricer.cost(
         get("model") or get("request_model"), sums, prompt > LONG_CONTEXT_THRESHOLD, get("speed") == "fast"
     )

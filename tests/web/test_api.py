@@ -100,6 +100,16 @@ def test_metrics_parse_and_counters_equal_the_usage_log(gate: Gate) -> None:
         ("key", {"x-fake-status": "500"}, False),
         ("key", {}, False),
         ("key", {"x-fake-ratelimit": "api"}, True),
+        # Over 200k prompt tokens: the long-context rates, priced per request by the metric as by the report.
+        (
+            "key",
+            {
+                "x-fake-usage": json.dumps(
+                    {"input_tokens": 150_000, "cache_read_input_tokens": 60_000, "output_tokens": 900}
+                )
+            },
+            False,
+        ),
     ]
     for profile, headers, stream in runs:
         send(gate, profile, headers=headers, stream=stream, session="s1")
