@@ -129,11 +129,11 @@ class StatsQuery:
     account: str | None = None
 
 
-def _where(q: StatsQuery, id_range: tuple[int, int] | None) -> tuple[str, list[Any]]:
+def _where(q: StatsQuery, id_range: tuple[int | None, int | None] | None) -> tuple[str, list[Any]]:
     # `+ts`: with the row-id range the table is read in order, which beats index look-ups.
     clauses = ["endpoint = 'messages'", "+ts >= ?", "+ts < ?"]
     params: list[Any] = [q.since, q.until]
-    if id_range is not None:
+    if id_range is not None and id_range[0] is not None:
         clauses[:0] = ["id BETWEEN ? AND ?"]
         params[:0] = list(id_range)
     if q.profile:
@@ -151,12 +151,20 @@ def _where(q: StatsQuery, id_range: tuple[int, int] | None) -> tuple[str, list[A
     return " AND ".join(clauses), params
 
 
-def id_range(conn: sqlite3.Connection, since: float, until: float) -> tuple[int, int, float, float] | None:
-    """The row ids and timestamps spanning [since, until), from the ts index alone.
+def id_range(
+    conn: sqlite3.Connection, since: float, until: float
+) -> tuple[int | None, int | None, float, float] | None:
+    """The row ids and timestamps spanning [since, until); None when no row falls in it.
 
-    Rows are written after their request starts, so every row with ts >= since has an id at least
-    the smallest such id: scanning ids in [lo, hi] (and filtering on ts) misses nothing.
+    Every matching row has an id between the smallest and largest matching id, so scanning that id
+    range (filtering on ts) misses nothing and reads the table in storage order. When the range
+    covers the whole log (two index look-ups tell), the ids are None: a plain table scan.
     """
+    first, last = conn.execute("SELECT MIN(ts), MAX(ts) FROM requests").fetchone()
+    if first is None or first >= until or last < since:
+        return None
+    if since <= first and until > last:
+        return None, None, float(first), float(last)
     row = conn.execute(
         "SELECT MIN(id), MAX(id), MIN(ts), MAX(ts) FROM requests WHERE ts >= ? AND ts < ?", (since, until)
     ).fetchone()

@@ -152,3 +152,20 @@ def test_relative_since_and_default_window(usage_log: Callable[..., Path], ccgat
     # Default: the last 7 calendar days by day.
     default = parse_json(ccgate("stats", "--json").stdout)
     assert default["by"] == "day" and default["totals"]["requests"] == 2
+
+
+def test_rows_written_out_of_time_order_are_all_counted(usage_log: Callable[..., Path], ccgate: Runner) -> None:
+    # A long stream is logged when it ends: its row id comes after requests that started later.
+    usage_log(
+        [
+            rec(utc("2026-06-01T09:00"), input_tokens=1),
+            rec(utc("2026-06-02T10:00"), input_tokens=1),
+            rec(utc("2026-06-02T09:00"), input_tokens=1),  # started earlier, written later
+            rec(utc("2026-06-03T10:00"), input_tokens=1),
+            rec(utc("2026-06-02T08:00"), input_tokens=1),  # even earlier, written last
+        ]
+    )
+    day = parse_json(ccgate("stats", "--since", "2026-06-02", "--until", "2026-06-02", "--tz", "UTC", "--json").stdout)
+    assert day["totals"]["requests"] == 3
+    everything = parse_json(ccgate("stats", "--since", "2026-01-01", "--tz", "UTC", "--json").stdout)
+    assert keys(everything) == {"2026-06-01": 1, "2026-06-02": 3, "2026-06-03": 1}
