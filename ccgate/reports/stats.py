@@ -346,12 +346,13 @@ class Report:
     totals: dict[str, Any]
     plan: dict[str, Any] | None
     notes: list[str]
+    zone: tzinfo = UTC
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "by": self.by,
-            "since": _iso(self.since, None),
-            "until": _iso(self.until, None) if self.until < FAR_FUTURE else None,
+            "since": _iso(self.since, self.zone),
+            "until": _iso(self.until, self.zone) if self.until < FAR_FUTURE else None,
             "tz": self.tz,
             "rows": self.rows,
             "totals": self.totals,
@@ -414,7 +415,7 @@ def stats_report(
         for row in out:
             row["plan_saved_usd"] = round(row["subscription_cost_usd"] - plan_monthly_usd, 6)
     plan = _plan(totals, q, plan_monthly_usd, now)
-    return Report(q.by, q.since, q.until, _tz_name(q.tz), out, total_row, plan, _notes(totals))
+    return Report(q.by, q.since, q.until, _tz_name(q.tz), out, total_row, plan, _notes(totals), q.tz)
 
 
 def _time_keys(groups: list[Group], q: StatsQuery) -> dict[tuple[int, int], tuple[str, datetime, datetime]]:

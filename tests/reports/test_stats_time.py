@@ -32,6 +32,8 @@ def test_midnight_boundary_depends_on_the_zone(usage_log: Callable[..., Path], c
     )
     assert keys(berlin) == {"2026-06-01": 1, "2026-06-02": 3}
     assert berlin["rows"][1]["start"] == "2026-06-02T00:00:00+02:00"
+    assert (berlin["since"], berlin["until"]) == ("2026-06-01T00:00:00+02:00", "2026-06-03T00:00:00+02:00")
+    assert berlin["tz"] == "Europe/Berlin"
     in_utc = parse_json(
         ccgate("stats", "--since", "2026-06-01", "--until", "2026-06-02", "--tz", "UTC", "--json").stdout
     )
