@@ -280,3 +280,69 @@ def print_blocks(report: dict[str, Any], tz: tzinfo) -> None:
             f"resets {local_time(rl['reset_7d'], tz)}",
             highlight=False,
         )
+
+
+# --- agent trees (ccgate stats --by agent / --session) -----------------------------------------
+
+AGENT_FIELDS = ("requests", "input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens", "cost_usd")
+
+
+def agent_rows(trees: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each node as a flat row (session, depth, agent, own and subtree figures), parents first."""
+    rows: list[dict[str, Any]] = []
+
+    def walk(session: str, node: dict[str, Any], depth: int) -> None:
+        row = {
+            "session_id": session,
+            "depth": depth,
+            "agent_id": node["agent_id"],
+            "parent_agent_id": node["parent_agent_id"],
+        }
+        row.update({key: node[key] for key in AGENT_FIELDS})
+        row.update({f"subtree_{key}": node["subtree"][key] for key in AGENT_FIELDS})
+        rows.append(row)
+        for child in node["children"]:
+            walk(session, child, depth + 1)
+
+    for tree in trees:
+        walk(tree["session_id"], tree["tree"], 0)
+    return rows
+
+
+def agents_csv(trees: list[dict[str, Any]]) -> str:
+    rows = agent_rows(trees)
+    out = io.StringIO()
+    fields = [
+        "session_id",
+        "depth",
+        "agent_id",
+        "parent_agent_id",
+        *AGENT_FIELDS,
+        *(f"subtree_{k}" for k in AGENT_FIELDS),
+    ]
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in rows)
+    return out.getvalue()
+
+
+def print_agent_trees(trees: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+
+    console = Console()
+    if not trees:
+        console.print("no sessions with requests in this range", highlight=False)
+        return
+    cols: list[Column] = [
+        ("agent", lambda r: "  " * r["depth"] + (f"agent {r['agent_id']}" if r["agent_id"] else "main loop"), 0),
+        ("requests", lambda r: tokens(r["requests"]), 1),
+        ("input", lambda r: tokens(r["input_tokens"]), 3),
+        ("cache write", lambda r: tokens(r["cache_write_tokens"]), 4),
+        ("cache read", lambda r: tokens(r["cache_read_tokens"]), 4),
+        ("output", lambda r: tokens(r["output_tokens"]), 2),
+        ("own cost", lambda r: money(r["cost_usd"]), 2),
+        ("with agents", lambda r: money(r["subtree_cost_usd"]), 1),
+    ]
+    for tree in trees:
+        rows = agent_rows([tree])
+        console.print(_table(console, f"session {tree['session_id']}", cols, [(r, None) for r in rows]))

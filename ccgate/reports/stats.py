@@ -6,8 +6,10 @@ long-context flag, fast mode) and sums the token classes; Python then prices eac
 (see pricing.py for why cost is computed at report time) and folds the groups into rows.
 
 Time groupings (day, week, month, hour) are done in the report's time zone, DST included:
-SQLite has no time zones, so SQL groups by UTC quarter-hour (every zone's offset is a
-multiple of 15 minutes) and Python maps each quarter-hour to its local period.
+SQLite has no time zones, so Python finds the zone's UTC offsets over the log's span (DST
+changes bisected to the second) and SQL groups by local day or hour number, `(ts + offset) /
+86400`, with the offset as a CASE over those few segments. Weeks and months are folded from days
+in Python; a repeated hour when DST ends stays two rows (the offset is part of the key).
 
 New groupings (issue 8: agent trees, accounts) are one entry in `GROUPINGS`.
 """
@@ -24,7 +26,6 @@ from typing import Any
 
 from ccgate.reports.pricing import FAST_SQL, LONG_CONTEXT_SQL, Pricer, TokenSums
 
-QUARTER_S = 900
 FAR_FUTURE = 32503680000.0  # year 3000
 AVG_MONTH_DAYS = 365.25 / 12
 SUBSCRIPTION_KINDS = frozenset({"max-oauth", "claude-login"})
