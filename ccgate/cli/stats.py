@@ -13,7 +13,7 @@ import typer
 
 from ccgate.errors import UsageError
 
-BY_CHOICES = ("day", "week", "month", "hour", "model", "profile", "session", "account", "billing")
+BY_CHOICES = ("day", "week", "month", "hour", "model", "profile", "session", "account", "billing", "agent")
 
 
 def _context(tz_name: str | None, since: str | None, until: str | None, default_days: int) -> tuple[Any, float, float]:
@@ -57,6 +57,7 @@ def run_stats(
     as_json: bool,
     as_csv: bool,
     chart: bool,
+    session: str | None = None,
 ) -> None:
     from ccgate.cli._common import load
     from ccgate.reports import render
@@ -71,6 +72,9 @@ def run_stats(
     conn = store.connect_reader()
     if conn is None:
         conn = _empty_db()
+    if by == "agent" or session is not None:
+        run_agents(conn, _pricer(config), start, end, session, as_json, as_csv)
+        return
     query = StatsQuery(by=by, since=start, until=end, tz=tz, profile=profile, model=model, breakdown=breakdown)
     report = stats_report(
         conn,
@@ -85,6 +89,26 @@ def run_stats(
         sys.stdout.write(render.stats_csv(report))
     else:
         render.print_stats(report, chart=chart, breakdown=breakdown)
+
+
+def run_agents(
+    conn: Any, pricer: Any, start: float, end: float, session: str | None, as_json: bool, as_csv: bool
+) -> None:
+    from ccgate.reports import render
+    from ccgate.reports.agents import session_trees
+
+    if session is not None:
+        # One session is shown whole, whatever the default range would cut off.
+        start, end = 0.0, float("inf")
+    trees = session_trees(conn, pricer, since=start, until=end, session=session)
+    if session is not None and not trees:
+        raise UsageError(f"no requests logged for session {session!r}")
+    if as_json:
+        print(render.to_json({"by": "agent", "sessions": trees}))
+    elif as_csv:
+        sys.stdout.write(render.agents_csv(trees))
+    else:
+        render.print_agent_trees(trees)
 
 
 def _empty_db() -> Any:
@@ -146,11 +170,14 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="JSON (fields: README 'Stats fields')."),
         as_csv: bool = typer.Option(False, "--csv", help="CSV with the same field names."),
         chart: bool = typer.Option(False, "--chart", help="Bar chart of cost per row."),
+        session: str | None = typer.Option(
+            None, "--session", help="One session as a tree: main loop, agents, agents of agents (implies --by agent)."
+        ),
     ) -> None:
         """Usage and cost reports (default: the last 7 days by day, with totals)."""
         if ctx.invoked_subcommand is not None:
             return
-        run_stats(by, since, until, tz, profile, model, breakdown, as_json, as_csv, chart)
+        run_stats(by, since, until, tz, profile, model, breakdown, as_json, as_csv, chart, session)
 
     @stats_app.command("blocks", epilog="Example: ccgate stats blocks --since 2d --json")
     def blocks_cmd(

@@ -23,10 +23,10 @@ from ccgate import paths
 from ccgate.config import Config
 from ccgate.errors import UsageError
 from ccgate.reports import timespec
+from ccgate.reports.agents import agent_tree, record_cost
 from ccgate.reports.blocks import BLOCK_S, blocks_report, latest_rate_limits
-from ccgate.reports.pricing import LONG_CONTEXT_THRESHOLD, Pricer, TokenSums, default_cache_file
+from ccgate.reports.pricing import Pricer, default_cache_file
 from ccgate.reports.stats import FAR_FUTURE, SUBSCRIPTION_KINDS, StatsQuery, stats_report
-from ccgate.usage.model import UsageRecord
 from ccgate.web import queries
 
 T = TypeVar("T")
@@ -96,29 +96,6 @@ def _minute() -> int:
 def profile_kinds(config: Config) -> dict[str, str]:
     """As `ccgate stats` reads them: straight from the tables, so one odd profile cannot hide the rest."""
     return {name: str(table.get("kind")) for name, table in config.profiles.items() if isinstance(table, dict)}
-
-
-def record_cost(pricer: Pricer, rec: UsageRecord | dict[str, Any]) -> float | None:
-    """One request's cost at API list prices, priced exactly as the reports price it."""
-    get = rec.get if isinstance(rec, dict) else (lambda k: getattr(rec, k))
-    if get("endpoint") != "messages":
-        return 0.0
-    sums = TokenSums(
-        get("input_tokens"),
-        get("cache_read_tokens"),
-        get("cache_write_5m_tokens"),
-        get("cache_write_1h_tokens"),
-        get("cache_write_other_tokens"),
-        get("output_tokens"),
-        get("web_search_requests") or 0,
-    )
-    prompt = sums.input + sums.cache_read + sums.cache_write_5m + sums.cache_write_1h + sums.cache_write_other
-    if not (prompt or sums.output or sums.web_search):
-        return 0.0  # an error or an empty answer costs nothing, priced model or not (as in the reports)
-    cost = pricer.cost(
-        get("model") or get("request_model"), sums, prompt > LONG_CONTEXT_THRESHOLD, get("speed") == "fast"
-    )
-    return None if cost is None else float(round(cost, 6))
 
 
 # --- query parameters -------------------------------------------------------------------------
@@ -219,7 +196,7 @@ def session_tree(conn: sqlite3.Connection | None, pricer: Pricer, config: Config
     # Bounded by the session's own first and last request, so the report reads only its rows.
     q = StatsQuery(by="session", session=session_id, since=rows[0]["ts"], until=rows[-1]["ts"] + 1)
     totals = stats_report(conn, pricer, q, profile_kinds=profile_kinds(config)).totals  # type: ignore[arg-type]
-    return {"session_id": session_id, "totals": totals, "tree": queries.agent_tree(rows, costs), "requests": rows}
+    return {"session_id": session_id, "totals": totals, "tree": agent_tree(rows, costs), "requests": rows}
 
 
 def limits(conn: sqlite3.Connection | None, pricer: Pricer, config: Config) -> dict[str, Any]:

@@ -170,59 +170,5 @@ def session_rows(conn: sqlite3.Connection, session_id: str, limit: int = 20_000)
     return [feed_row(r) for r in rows]
 
 
-def agent_tree(rows: list[dict[str, Any]], cost: dict[int, float | None]) -> dict[str, Any]:
-    """The session's main loop (no agent id) with its subagents nested by parent agent id."""
-    nodes: dict[str | None, dict[str, Any]] = {}
-    for row in rows:
-        node = nodes.setdefault(row["agent_id"], _node(row["agent_id"], row["parent_agent_id"]))
-        _add(node, row, cost.get(row["id"]))
-    root = nodes.setdefault(None, _node(None, None))
-    for agent_id, node in nodes.items():
-        if agent_id is None:
-            continue
-        parent = nodes.get(node["parent_agent_id"], root)
-        if parent is node:  # a self-parent would loop: hang it on the main loop
-            parent = root
-        parent["children"].append(node)
-    return root
-
-
-def _node(agent_id: str | None, parent: str | None) -> dict[str, Any]:
-    return {
-        "agent_id": agent_id,
-        "parent_agent_id": parent,
-        "requests": 0,
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cache_read_tokens": 0,
-        "cache_write_tokens": 0,
-        "cost_usd": 0.0,
-        "unpriced": 0,
-        "models": [],
-        "first": None,
-        "last": None,
-        "children": [],
-    }
-
-
-def _add(node: dict[str, Any], row: dict[str, Any], cost: float | None) -> None:
-    node["requests"] += 1
-    node["input_tokens"] += row["input_tokens"]
-    node["output_tokens"] += row["output_tokens"]
-    node["cache_read_tokens"] += row["cache_read_tokens"]
-    node["cache_write_tokens"] += (
-        row["cache_write_5m_tokens"] + row["cache_write_1h_tokens"] + row["cache_write_other_tokens"]
-    )
-    if cost is None:
-        node["unpriced"] += 1
-    else:
-        node["cost_usd"] += cost
-    model = row["model"] or row["request_model"]
-    if model and model not in node["models"]:
-        node["models"].append(model)
-    node["first"] = row["ts"] if node["first"] is None else node["first"]
-    node["last"] = row["ts"]
-
-
 def now() -> float:
     return time.time()

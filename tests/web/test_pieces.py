@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ccgate.reports.agents import agent_tree
 from ccgate.web import queries
 from ccgate.web.routes import STATIC_DIR, STATIC_TYPES
 
@@ -52,7 +53,7 @@ def test_agent_tree_nests_by_parent_and_keeps_orphans_on_the_main_loop() -> None
         _row(4, "c", "gone", 40),
         _row(5, "d", "d", 50),
     ]
-    tree = queries.agent_tree(rows, {1: 0.1, 2: 0.2, 3: None, 4: 0.4, 5: 0.5})
+    tree = agent_tree(rows, {1: 0.1, 2: 0.2, 3: None, 4: 0.4, 5: 0.5})
     assert tree["agent_id"] is None and tree["requests"] == 1 and tree["cost_usd"] == 0.1
     kids = {n["agent_id"]: n for n in tree["children"]}
     assert set(kids) == {"a", "c", "d"}  # c's parent is unknown, d names itself: both hang on the main loop
