@@ -41,8 +41,7 @@ def reexec_under_dbus() -> None:
     script = 'echo -n bench | gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec "$@"'
     env = {**os.environ, "XDG_DATA_HOME": tmp, "CCGATE_BENCH_DBUS": "1"}
     env.pop("PYTHON_KEYRING_BACKEND", None)
-    os.execvpe("dbus-run-session", ["dbus-run-session", "--", "sh", "-c", script, "sh", sys.executable,
-                                     *sys.argv], env)
+    os.execvpe("dbus-run-session", ["dbus-run-session", "--", "sh", "-c", script, "sh", sys.executable, *sys.argv], env)
 
 
 def main() -> None:
@@ -57,18 +56,27 @@ def main() -> None:
     if not in_secret_service():
         env["CCGATE_SECRET_STORE"] = "file"
     ccgate = ccgate_argv()
-    subprocess.run([*ccgate, "profile", "add", "max", "--kind", "max-oauth", "--secret-stdin"], input=SECRET,
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*ccgate, "profile", "add", "max", "--kind", "max-oauth", "--secret-stdin"],
+        input=SECRET,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     rows = []
     floor = summary(time_command(FLOOR, env, args.runs))
-    rows.append(["floor: import typer, keyring; get_keyring()", f"{floor[0]*1000:.0f}", f"{floor[1]*1000:.0f}", "1.00"])
-    for label, extra in (("ccgate use max", ["use", "max", "--shell", "bash"]),
-                         ("ccgate use max --gate", ["use", "max", "--gate", "--shell", "bash"]),
-                         ("ccgate use max --sealed", ["use", "max", "--sealed", "--shell", "bash"]),
-                         ("ccgate exec max -- true", ["exec", "max", "--", "true"]),
-                         ("ccgate exec max --sealed -- true", ["exec", "max", "--sealed", "--", "true"])):
+    rows.append(
+        ["floor: import typer, keyring; get_keyring()", f"{floor[0] * 1000:.0f}", f"{floor[1] * 1000:.0f}", "1.00"]
+    )
+    for label, extra in (
+        ("ccgate use max", ["use", "max", "--shell", "bash"]),
+        ("ccgate use max --gate", ["use", "max", "--gate", "--shell", "bash"]),
+        ("ccgate use max --sealed", ["use", "max", "--sealed", "--shell", "bash"]),
+        ("ccgate exec max -- true", ["exec", "max", "--", "true"]),
+        ("ccgate exec max --sealed -- true", ["exec", "max", "--sealed", "--", "true"]),
+    ):
         t = summary(time_command([*ccgate, *extra], env, args.runs))
-        rows.append([label, f"{t[0]*1000:.0f}", f"{t[1]*1000:.0f}", f"{t[1] / floor[1]:.2f}"])
+        rows.append([label, f"{t[0] * 1000:.0f}", f"{t[1] * 1000:.0f}", f"{t[1] / floor[1]:.2f}"])
     print(f"secret store: {store}; {args.runs} runs each; times in ms")
     print_table(["command", "min", "median", "ratio (median)"], rows)
     shutil.rmtree(root, ignore_errors=True)
