@@ -190,3 +190,23 @@ def test_open_live_streams_do_not_hold_up_a_graceful_stop(gate: Gate) -> None:
     assert time.monotonic() - started < 5  # the grace period is for requests in flight, not dashboards
     for conn in streams:
         conn.close()
+
+
+def test_spend_api_report_is_exactly_stats_json(gate: Gate, ccgate: Any) -> None:
+    for profile, model in [("max", "claude-sonnet-4-5"), ("max", "claude-opus-4-1"), ("key", "claude-haiku-4-5")]:
+        send(gate, profile, model=model, session="s1")
+    send(gate, "key", headers={"x-fake-status": "529"})
+    gate.wait_logged(4)
+    for by in ("day", "week", "month"):
+        for since, until in (("2026-01-01", "2030-12-31"), ("7d", None)):
+            args = ["--by", by, "--since", since] + (["--until", until] if until else [])
+            expected = json.loads(ccgate("stats", "--json", *args).stdout)
+            query = f"by={by}&stack=profile&since={since}" + (f"&until={until}" if until else "")
+            status, _, body = get(gate, f"/ccgate/api/spend?{query}")
+            assert status == 200
+            report = json.loads(body)["report"]
+            if until is None:  # a relative start moves with the clock between the two calls
+                for r in (report, expected):
+                    r.pop("since")
+            assert report == expected, (by, since)
+            assert report["totals"]["requests"] == 4
