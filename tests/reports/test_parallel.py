@@ -1,0 +1,37 @@
+"""Big id ranges are aggregated in slices on parallel connections: same report as one pass."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ccgate.reports import stats
+from ccgate.reports.pricing import Pricer
+from ccgate.usage import store
+from tests.reports.test_stats_golden import golden_records
+
+
+@pytest.mark.parametrize("by", ["day", "model", "session", "hour"])
+def test_sliced_report_equals_single_pass(
+    usage_log: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, by: str
+) -> None:
+    usage_log(golden_records() * 3)
+    conn = store.connect()
+    query = stats.StatsQuery(by=by, breakdown=True)
+    single = stats.stats_report(conn, Pricer(), query).to_dict()
+    calls: list[int] = []
+    real_open = store.open_db
+
+    def counting_open(path: Path, *, readonly: bool = False):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real_open(path, readonly=readonly)
+
+    monkeypatch.setattr(stats, "PARALLEL_MIN_ROWS", 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(store, "open_db", counting_open)
+    sliced = stats.stats_report(conn, Pricer(), query).to_dict()
+    assert len(calls) == 4  # four slices, each on its own read-only connection
+    assert sliced == single
