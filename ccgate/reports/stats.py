@@ -431,7 +431,7 @@ def stats_report(
     keyed = _time_keys(groups, q) if grouping.time else {}
     rows: dict[str, Acc] = {}
     meta: dict[str, dict[str, Any]] = {}
-    by_model: dict[tuple[str, str], Acc] = {}
+    by_model: dict[str, dict[str, Acc]] = {}
     totals = Acc()
     for g in groups:
         key = keyed[g.key, g.offset] if grouping.time else str(g.key)
@@ -444,7 +444,7 @@ def stats_report(
         rows.setdefault(key, Acc()).add(g, cost, billing)
         totals.add(g, cost, billing)
         if q.breakdown:
-            by_model.setdefault((key, g.model or "?"), Acc()).add(g, cost, billing)
+            by_model.setdefault(key, {}).setdefault(g.model or "?", Acc()).add(g, cost, billing)
     pricer.save()
     out = []
     for key, acc in rows.items():
@@ -452,7 +452,7 @@ def stats_report(
         if q.by == "profile" and kinds.get(key) in SUBSCRIPTION_KINDS and row["cost_basis"] == "api":
             row["cost_basis"] = "api-equivalent"
         if q.breakdown:
-            models = [{"model": m, **a.to_dict()} for (k, m), a in by_model.items() if k == key]
+            models = [{"model": m, **a.to_dict()} for m, a in by_model.get(key, {}).items()]
             row["models"] = sorted(models, key=lambda r: (-(r["cost_usd"] or 0), r["model"]))
         out.append(row)
     if grouping.time:
