@@ -1,12 +1,16 @@
 """The usage log under load: 10,000 requests at 64 concurrency through a real `ccgate serve` with logging on
 must leave exactly 10,000 rows; plus what each piece of the usage path costs on its own.
 
-    python bench/usage_load_bench.py [--requests 10000] [--concurrency 64] [--stream-share 0.5]
+    python bench/usage_load_bench.py [--requests 10000] [--concurrency 64]
+    python bench/usage_load_bench.py --components-only --compare-runs 3 [--compare-requests 1000] [--compare-paced]
 
 Starts the test upstream (tests/fakes/upstream.py) and `ccgate serve` as a subprocess in a temporary
-data dir, sends the requests (half streaming, gzip and plain, half JSON), waits for the writer to drain
-and counts rows and token sums against what the upstream sent. Then times the SSE parser, build_record
-and the writer thread in isolation.
+data dir, sends the requests (half streaming, a quarter gzip, the rest JSON, each with its own usage),
+waits for the writer to drain and checks rows, request-ids and token sums against what the upstream
+sent; then the same load through `ccgate serve --no-log` for throughput, latency and the server's CPU
+time per request. Then times the SSE parser, build_record and the writer thread in isolation.
+`--compare-runs N` runs bench/forwarder_bench.py N times with --log and N times with --no-log,
+alternating, and prints the medians side by side.
 """
 
 from __future__ import annotations
