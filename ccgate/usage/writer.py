@@ -71,6 +71,7 @@ class UsageWriter:
         self._backlog_dropped = 0
         self._build_errors = 0
         self.last_error: str | None = None
+        self._failing = False  # the last write attempt failed
         self._last_error_at: float | None = None
 
     # --- Sink protocol, on the event loop -------------------------------------------------
@@ -224,12 +225,17 @@ class UsageWriter:
                 for _ in batch:
                     self._pending.popleft()
                 self.written += len(batch)
+            if self._failing:
+                self._failing = False
+                log.warning("usage database %s writable again; the waiting records are written", self.db_path)
             if self.last_error and self.last_error.startswith("usage database"):
                 self.last_error = None
             return conn, True
         except (sqlite3.Error, OSError) as exc:
             self._set_error(f"usage database {self.db_path} not writable: {exc}; {len(self._pending)} waiting")
-            log.warning("%s", self.last_error)
+            if not self._failing:  # once per outage, not once per retry
+                self._failing = True
+                log.warning("%s (retrying; see /ccgate/health)", self.last_error)
             if conn is not None and not isinstance(exc, sqlite3.OperationalError):
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()

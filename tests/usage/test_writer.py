@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ccgate.usage import store
 from ccgate.usage.model import Exchange, UsageRecord
 from ccgate.usage.writer import UsageWriter
@@ -75,7 +77,9 @@ async def test_writes_every_record_and_feeds_listeners(tmp_path: Path) -> None:
     assert (health["written"], health["backlog"], health["dropped"], health["last_error"]) == (300, 0, 0, None)
 
 
-async def test_locked_database_holds_records_then_writes_them_once(tmp_path: Path) -> None:
+async def test_locked_database_holds_records_then_writes_them_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     db = tmp_path / "u.db"
     store.connect(db).close()
     holder = lock(db)
@@ -95,6 +99,10 @@ async def test_locked_database_holds_records_then_writes_them_once(tmp_path: Pat
     assert writer.health()["last_error"] is None and writer.health()["backlog"] == 0
     await writer.close()
     assert sorted(r["input_tokens"] for r in rows(db)) == list(range(60))
+    # Told once per outage, not once per retry.
+    messages = [r.getMessage() for r in caplog.records if r.name == "ccgate.usage"]
+    assert sum("not writable" in m for m in messages) == 1
+    assert sum("writable again" in m for m in messages) == 1
 
 
 async def test_backlog_bound_counts_what_it_drops(tmp_path: Path) -> None:
