@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import zlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ccgate.usage.model import Exchange
 from ccgate.usage.record import build_record, classify_endpoint, parse_user_id
 from ccgate.usage.sse import StreamUsage
-from tests.usage.streams import CASES, render, tokens_of
+from tests.usage.streams import CASES, frame, render, tokens_of
 
 SESSION = "5f0c7d1e-9a55-4d3c-8a31-6b1f3a2c9e10"
 ACCOUNT = "0b6f8e44-2f0e-4a8e-9a54-7c1d2e3f4a5b"
@@ -282,3 +285,63 @@ def test_garbage_never_raises() -> None:
     for junk in (b"", b"not json", b"[1,2]", b"\x1f\x8bnot gzip", b'{"usage": "nope", "model": 5}'):
         rec = build_record(exchange(request_body=junk, response_body=junk))
         assert rec.input_tokens == 0
+
+
+usage_values = st.fixed_dictionaries(
+    {
+        "input_tokens": st.integers(0, 10**6),
+        "output_tokens": st.integers(1, 10**5),
+        "cache_read_input_tokens": st.integers(0, 10**6),
+        "w5": st.integers(0, 10**5),
+        "w1": st.integers(0, 10**5),
+        "other": st.integers(0, 10**4),
+        "searches": st.integers(0, 20),
+        "fetches": st.integers(0, 20),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=usage_values, cuts=st.lists(st.integers(0, 10**6), max_size=30), gz=st.booleans())
+def test_stream_and_json_answers_record_the_same_usage(values: dict[str, int], cuts: list[int], gz: bool) -> None:
+    """The same usage reported as a JSON message and as a stream (in any chunking, gzip or not) gives one record."""
+    usage = {
+        "input_tokens": values["input_tokens"],
+        "output_tokens": values["output_tokens"],
+        "cache_read_input_tokens": values["cache_read_input_tokens"],
+        "cache_creation_input_tokens": values["w5"] + values["w1"] + values["other"],
+        "cache_creation": {"ephemeral_5m_input_tokens": values["w5"], "ephemeral_1h_input_tokens": values["w1"]},
+        "server_tool_use": {"web_search_requests": values["searches"], "web_fetch_requests": values["fetches"]},
+    }
+    start_usage = {**usage, "output_tokens": 1, "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0}}
+    final = {"output_tokens": usage["output_tokens"], "server_tool_use": usage["server_tool_use"]}
+    events = [
+        frame(
+            "message_start",
+            {"type": "message_start", "message": {"id": "msg_p", "model": "claude-sonnet-5", "usage": start_usage}},
+        ),
+        frame(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}},
+        ),
+        frame("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": final}),
+    ]
+    wire = render(events)
+    if gz:
+        wire = gzip.compress(wire)
+    bounds = [0, *sorted({c % (len(wire) + 1) for c in cuts}), len(wire)]
+    parser = StreamUsage("gzip" if gz else None)
+    for a, b in itertools.pairwise(bounds):
+        parser.feed(wire[a:b])
+    streamed = build_record(exchange(request_body=body(stream=True), stream_usage=parser.result()))
+    raw = message_json(usage=usage)
+    answered = build_record(
+        exchange(
+            request_body=body(),
+            response_body=gzip.compress(raw) if gz else raw,
+            response_headers={"content-encoding": "gzip"} if gz else {},
+        )
+    )
+    for key, value in tokens_of(usage).items():
+        assert getattr(streamed, key) == getattr(answered, key) == value, key
+    assert streamed.stop_reason == answered.stop_reason == "end_turn"
