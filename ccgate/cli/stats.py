@@ -89,6 +89,8 @@ def run_stats(
         sys.stdout.write(render.stats_csv(report))
     else:
         render.print_stats(report, chart=chart, breakdown=breakdown)
+        if not report["rows"]:
+            _hint_empty()
 
 
 def run_agents(
@@ -139,6 +141,15 @@ def run_blocks(
         sys.stdout.write(render.blocks_csv(report))
     else:
         render.print_blocks(report, tz)
+        if not report["blocks"]:
+            _hint_empty()
+
+
+def _hint_empty() -> None:
+    print(
+        "ccgate: no requests in this range (the usage log fills while `ccgate serve` runs; try --since 30d)",
+        file=sys.stderr,
+    )
 
 
 def run_statusline() -> None:
