@@ -198,10 +198,13 @@ def all_profiles(config: Config) -> list[Profile]:
 
 @dataclass(slots=True)
 class Credentials:
-    """The secrets a profile exports: its own and, when it rides on Max, the Max token."""
+    """The secrets a profile exports: its own and, when it rides on Max, the Max token.
 
-    secret: str | None = None
-    max_token: str | None = None
+    Kept out of repr so that no traceback, log line or debugger print shows them.
+    """
+
+    secret: str | None = field(default=None, repr=False)
+    max_token: str | None = field(default=None, repr=False)
 
 
 def environment(

@@ -27,7 +27,7 @@ CREDENTIAL_HEADERS = ("authorization", "x-api-key")
 class Decision:
     """Headers to set on the upstream request (an empty value removes the header), and what to log."""
 
-    set_headers: dict[str, str] = field(default_factory=dict)
+    set_headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a secret
     kind: CredentialKind = "none"
     fingerprint: str | None = None
 

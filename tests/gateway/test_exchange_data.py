@@ -1,4 +1,4 @@
-"""Large request bodies reach the usage log as head and tail only, and the log still reads them."""
+"""What the forwarder hands on: large bodies cut to head and tail for the usage log; secrets never in a repr."""
 
 from __future__ import annotations
 
@@ -64,3 +64,12 @@ def test_small_and_compressed_bodies_are_kept_whole() -> None:
     big = claude_code_body(500_000)
     assert body_for_log(big, "gzip") is big
     assert record_for(small).request_model == record_for(big).request_model == "claude-opus-4-8"
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    from ccgate.gateway.credentials import Decision
+    from ccgate.profiles import Credentials
+
+    secret = "sk-ant-oat01-never-printed"
+    shown = repr(Credentials(secret, secret)) + repr(Decision({"Authorization": f"Bearer {secret}"}, "sealed", "fp"))
+    assert secret not in shown
