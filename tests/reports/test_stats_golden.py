@@ -303,6 +303,9 @@ def test_bad_price_override_is_a_config_error(ccgate: Runner, config_toml: Calla
 def test_empty_log(ccgate: Runner) -> None:
     report = parse_json(ccgate("stats", "--json").stdout)
     assert report["rows"] == [] and report["totals"]["requests"] == 0 and report["totals"]["cost_usd"] == 0
+    for args in (("stats",), ("stats", "blocks")):
+        proc = ccgate(*args)
+        assert "ccgate: no requests in this range" in proc.stderr
 
 
 def test_unknown_billing_on_a_subscription_profile_counts_as_subscription(
