@@ -210,3 +210,13 @@ def test_spend_api_report_is_exactly_stats_json(gate: Gate, ccgate: Any) -> None
                     r.pop("since")
             assert report == expected, (by, since)
             assert report["totals"]["requests"] == 4
+
+
+def test_dashboard_answers_with_the_usage_log_off(fake: Any) -> None:
+    with Gate("--no-log") as gate:
+        for path in ["/ccgate/", "/ccgate/api/now", "/ccgate/api/limits", "/ccgate/api/spend", "/ccgate/metrics"]:
+            status, _, body = get(gate, path)
+            assert status == 200, (path, body)
+        now = json.loads(get(gate, "/ccgate/api/now")[2])
+        assert now["health"]["log"]["enabled"] is False and now["requests"] == []
+        assert b"ccgate_usage_log_enabled 0.0" in get(gate, "/ccgate/metrics")[2]
