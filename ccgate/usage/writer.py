@@ -222,14 +222,10 @@ class UsageWriter:
             while self._pending:
                 batch = [self._pending[i] for i in range(min(self._batch_size, len(self._pending)))]
                 store.insert_records(conn, batch)
+                self._recovered()  # before the counters move, so health never shows new rows with an old error
                 for _ in batch:
                     self._pending.popleft()
                 self.written += len(batch)
-            if self._failing:
-                self._failing = False
-                log.warning("usage database %s writable again; the waiting records are written", self.db_path)
-            if self.last_error and self.last_error.startswith("usage database"):
-                self.last_error = None
             return conn, True
         except (sqlite3.Error, OSError) as exc:
             self._set_error(f"usage database {self.db_path} not writable: {exc}; {len(self._pending)} waiting")
@@ -241,6 +237,13 @@ class UsageWriter:
                     conn.close()
                 conn = None
             return conn, False
+
+    def _recovered(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.warning("usage database %s writable again; the waiting records are written", self.db_path)
+        if self.last_error and self.last_error.startswith("usage database"):
+            self.last_error = None
 
     def _enforce_backlog_limit(self) -> None:
         excess = len(self._pending) - self._backlog_limit
