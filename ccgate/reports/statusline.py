@@ -73,14 +73,20 @@ def _money(value: Decimal | None, unpriced: int) -> str:
     return f"${value:.2f}" + ("+?" if unpriced else "")
 
 
-def format_line(data: dict[str, Any], stdin: dict[str, Any], tz: tzinfo) -> str:
-    """`ccgate · today $1.23 · session $0.45 · 5h 42% ↻15:00`; falls back to Claude Code's own figures."""
+def format_line(data: dict[str, Any], stdin: dict[str, Any], tz: tzinfo, now: float | None = None) -> str:
+    """`ccgate · today $1.23 · session $0.45 · 5h 42% ↻15:00`; falls back to Claude Code's own figures.
+
+    A logged utilization whose window has already reset says nothing about the current window: it
+    is dropped rather than shown stale."""
+    now = time.time() if now is None else now
     parts = ["ccgate"]
     parts.append("today " + _money(data["today_usd"], data.get("today_unpriced", 0)))
     if data["session_usd"] is not None:
         parts.append("session " + _money(data["session_usd"], data.get("session_unpriced", 0)))
     rl = data["rate_limits"]
     utilization, reset = (rl["utilization_5h"], rl["reset_5h"]) if rl else (None, None)
+    if isinstance(reset, int | float) and reset <= now:
+        utilization, reset = None, None
     if utilization is None:
         five = (stdin.get("rate_limits") or {}).get("five_hour") or {}
         if isinstance(five.get("used_percentage"), int | float):

@@ -94,3 +94,13 @@ def test_statusline_imports_neither_rich_nor_genai_prices_once_warm(usage_log: C
     second = subprocess.run([sys.executable, "-c", PROBE], input=stdin, capture_output=True, text=True, check=True)
     assert "today $0.70" in second.stdout
     assert "HEAVY=\n" in second.stderr, second.stderr
+
+
+def test_statusline_drops_a_utilization_whose_window_has_reset(usage_log: Callable[..., Path], ccgate: Runner) -> None:
+    now = time.time()
+    usage_log([rec(now - 60, input_tokens=1, rl_5h_utilization=0.9, rl_5h_reset=int(now - 30))])
+    line = ccgate("statusline", input=claude_code_input("x")).stdout
+    assert "5h" not in line and line.startswith("ccgate · today $0.00")
+    five_hour = {"used_percentage": 3, "resets_at": int(now + 3600)}
+    line = ccgate("statusline", input=claude_code_input("x", rate_limits={"five_hour": five_hour})).stdout
+    assert "5h 3%" in line  # Claude Code's current figure instead of the stale one
