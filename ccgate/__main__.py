@@ -1,3 +1,3 @@
-from ccgate.cli.main import main
+from ccgate.cli.entry import main
 
 main()
