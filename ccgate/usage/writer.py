@@ -16,7 +16,6 @@ import contextlib
 import logging
 import queue
 import sqlite3
-import sys
 import threading
 import time
 from collections import deque
@@ -40,7 +39,6 @@ RETRY_MAX_S = 1.0
 WRITER_BUSY_TIMEOUT_MS = 500
 # How long the writer lets records gather after the first one arrives (bounded by batch_size).
 LINGER_S = 0.05
-SWITCH_INTERVAL_S = 0.0005
 
 
 class UsageWriter:
@@ -78,10 +76,6 @@ class UsageWriter:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        # The writer thread is the process's only other interpreter-bound thread. When it holds the
-        # GIL while building a batch, a request arriving on the event loop waits for the switch
-        # interval (5 ms by default): shorten it so that wait stays under a millisecond.
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self._thread = threading.Thread(target=self._run, name="ccgate-usage-writer", daemon=True)
         self._thread.start()
 
