@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from ccgate.gateway.app import CONFIG, FORWARDER, SINK, health_report
+from ccgate.reports.agents import record_cost
 from ccgate.web import api
 from ccgate.web.live import LiveHub
 from ccgate.web.metrics import CONTENT_TYPE, Metrics
@@ -103,7 +104,7 @@ def _load_static() -> dict[str, tuple[bytes, str]]:
 
 
 def _on_record(dash: Dashboard, rec: Any) -> None:
-    cost = api.record_cost(dash.live_pricer, rec)
+    cost = record_cost(dash.live_pricer, rec)
     dash.metrics.observe(rec, cost)
     if dash.hub.subscribers:
         row = feed_row({name: getattr(rec, name, None) for name in FEED_FIELDS})
