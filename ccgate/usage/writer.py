@@ -39,6 +39,8 @@ RETRY_MAX_S = 1.0
 WRITER_BUSY_TIMEOUT_MS = 500
 # How long the writer lets records gather after the first one arrives (bounded by batch_size).
 LINGER_S = 0.05
+# Records whose listeners run in one event-loop step before the loop polls its sockets again.
+DISPATCH_CHUNK = 4
 
 
 class UsageWriter:
@@ -263,10 +265,15 @@ class UsageWriter:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening any more
             self._loop.call_soon_threadsafe(self._dispatch, records)
 
-    def _dispatch(self, records: list[UsageRecord]) -> None:
-        for record in records:
+    def _dispatch(self, records: list[UsageRecord], start: int = 0) -> None:
+        """Run the listeners for a few records, then yield to the loop and continue: a whole batch's
+        listener work at once would hold up every request in flight for that long."""
+        end = min(start + DISPATCH_CHUNK, len(records))
+        for record in records[start:end]:
             for callback in list(self._listeners):
                 try:
                     callback(record)
                 except Exception:
                     log.exception("usage listener failed")
+        if end < len(records) and self._loop is not None:
+            self._loop.call_soon(self._dispatch, records, end)
