@@ -8,6 +8,8 @@ CORS header at all, so no other origin can read anything.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,7 @@ def setup_web(app: web.Application) -> None:
     if add_listener is not None:  # --no-log: no records, so no feed and no request counters
         add_listener(lambda rec: _on_record(dash, rec))
     app.on_response_prepare.append(_security_headers)
+    app.on_startup.append(_warm_prices)
     app.on_shutdown.append(_close_streams)
     r = app.router
     r.add_get("/ccgate", _redirect_root)
@@ -92,6 +95,12 @@ def setup_web(app: web.Application) -> None:
     r.add_get("/ccgate/api/sessions", _sessions)
     r.add_get("/ccgate/api/sessions/{session_id}", _session)
     r.add_route("*", "/ccgate/{tail:.*}", _not_found)  # never forward our own namespace upstream
+
+
+async def _warm_prices(app: web.Application) -> None:
+    """Import genai-prices on a worker thread now, so the first record of an unseen model is not
+    priced on the event loop with a ~270 ms import in the middle of someone's stream."""
+    asyncio.get_running_loop().run_in_executor(None, importlib.import_module, "genai_prices")
 
 
 def _load_static() -> dict[str, tuple[bytes, str]]:
