@@ -13,10 +13,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CLAUDE_VARS = (
-    "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL",
-    "ANTHROPIC_CUSTOM_HEADERS", "ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL",
-    "ANTHROPIC_DEFAULT_SONNET_MODEL", "ANTHROPIC_DEFAULT_HAIKU_MODEL", "CCGATE_PROFILE",
-    "CCGATE_MANAGED", "CLAUDE_CONFIG_DIR", "CCGATE_SECRET_STORE",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_CUSTOM_HEADERS",
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+    "CCGATE_PROFILE",
+    "CCGATE_MANAGED",
+    "CLAUDE_CONFIG_DIR",
+    "CCGATE_SECRET_STORE",
 )
 
 
@@ -40,11 +49,16 @@ Runner = Callable[..., subprocess.CompletedProcess[str]]
 def ccgate() -> Runner:
     """Run the real `ccgate` command as a subprocess."""
 
-    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, input: str | None = None, env: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "ccgate", *args],
-            input=input, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=60,
+            input=input,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+            timeout=60,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"ccgate {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")

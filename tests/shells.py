@@ -23,9 +23,7 @@ def eval_in_shell(shell: str, code: str, env: dict[str, str], cwd: str | None = 
         args = [shell, "--no-config", "-c", script] if shell == "fish" else [shell, "-c", script]
         if shell == "zsh":
             args = ["zsh", "-f", "-c", script]
-        proc = subprocess.run(
-            args, capture_output=True, text=True, env={**env, "CODE_FILE": path}, timeout=30, cwd=cwd
-        )
+        proc = subprocess.run(args, capture_output=True, text=True, env={**env, "CODE_FILE": path}, timeout=30, cwd=cwd)
     finally:
         os.unlink(path)
     if proc.returncode != 0:

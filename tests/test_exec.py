@@ -26,8 +26,19 @@ DIRTY = {"ANTHROPIC_API_KEY": "sk-ant-api03-old", "ANTHROPIC_BASE_URL": "http://
 
 @pytest.fixture
 def max_profile(ccgate: Runner) -> None:
-    ccgate("profile", "add", "max", "--kind", "max-oauth", "--secret-stdin", "--env", f"HOSTILE={HOSTILE}",
-           "--opus-model", "claude-opus-4-8[1m]", input=OAT)
+    ccgate(
+        "profile",
+        "add",
+        "max",
+        "--kind",
+        "max-oauth",
+        "--secret-stdin",
+        "--env",
+        f"HOSTILE={HOSTILE}",
+        "--opus-model",
+        "claude-opus-4-8[1m]",
+        input=OAT,
+    )
 
 
 def _exec_env(ccgate: Runner, *args: str, env: dict[str, str]) -> dict[str, str]:
@@ -72,8 +83,18 @@ signal.pause()
 
 @pytest.mark.parametrize("sealed", [False, True])
 def test_sigterm_to_the_process_group_reaches_the_command(max_profile: None, sealed: bool) -> None:
-    args = [sys.executable, "-m", "ccgate", "exec", "max", *(["--sealed"] if sealed else []),
-            "--", sys.executable, "-c", CHILD]
+    args = [
+        sys.executable,
+        "-m",
+        "ccgate",
+        "exec",
+        "max",
+        *(["--sealed"] if sealed else []),
+        "--",
+        sys.executable,
+        "-c",
+        CHILD,
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
@@ -85,8 +106,10 @@ def test_sigterm_to_the_process_group_reaches_the_command(max_profile: None, sea
 
 def test_nested_exec_switches_cleanly(max_profile: None, ccgate: Runner) -> None:
     ccgate("profile", "add", "work", "--kind", "api-key", "--secret-stdin", input="sk-ant-api03-work")
-    inner = f"{sys.executable} -m ccgate exec work -- {sys.executable} -m ccgate current; " \
-            f"{sys.executable} -m ccgate exec work -- " + " ".join(DUMP[:2]) + " '" + DUMP[2] + "'"
+    inner = (
+        f"{sys.executable} -m ccgate exec work -- {sys.executable} -m ccgate current; "
+        f"{sys.executable} -m ccgate exec work -- " + " ".join(DUMP[:2]) + " '" + DUMP[2] + "'"
+    )
     proc = ccgate("exec", "max", "--", "sh", "-c", inner)
     current, env_json = proc.stdout.split("\n", 1)
     assert current == "work"
@@ -126,8 +149,9 @@ def test_claude_login_needs_a_config_dir(ccgate: Runner) -> None:
 
 
 def test_scrub_option_exports_the_scrub_variable(ccgate: Runner) -> None:
-    ccgate("profile", "add", "s", "--kind", "api-key", "--secret-stdin", "--scrub-subprocess-env",
-           input="sk-ant-api03-x")
+    ccgate(
+        "profile", "add", "s", "--kind", "api-key", "--secret-stdin", "--scrub-subprocess-env", input="sk-ant-api03-x"
+    )
     env = _exec_env(ccgate, "s", env={})
     assert env["CLAUDE_CODE_SUBPROCESS_ENV_SCRUB"] == "1"
     assert set(MANAGED_VARS) & set(env) == {"ANTHROPIC_API_KEY", "CLAUDE_CODE_SUBPROCESS_ENV_SCRUB"}

@@ -42,14 +42,19 @@ def test_secrets_never_reach_config_files(ccgate: Runner, ccgate_dirs: Path) -> 
     assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
     assert stat.S_IMODE(config_dir.stat().st_mode) == 0o700
     assert json.loads(Path(os.environ["CCGATE_TEST_KEYRING"]).read_text()) == {
-        "ccgate/max": OAT, "ccgate/job": API + "X",
+        "ccgate/max": OAT,
+        "ccgate/job": API + "X",
     }
 
 
 def test_show_and_list_never_print_a_whole_secret(ccgate: Runner) -> None:
     ccgate("profile", "add", "max", "--kind", "max-oauth", "--secret-stdin", input=OAT)
-    for args in (("profile", "show", "max"), ("profile", "show", "max", "--json"),
-                 ("profile", "list"), ("profile", "list", "--json")):
+    for args in (
+        ("profile", "show", "max"),
+        ("profile", "show", "max", "--json"),
+        ("profile", "list"),
+        ("profile", "list", "--json"),
+    ):
         out = ccgate(*args).stdout
         assert "Q" * 8 not in out, args
     shown = json.loads(ccgate("profile", "show", "max", "--json").stdout)
@@ -75,8 +80,7 @@ def test_malformed_config_is_reported_and_left_untouched(ccgate: Runner, ccgate_
     cfg.parent.mkdir(parents=True)
     broken = b'[profiles.max]\nkind = "max-oauth"\nbase_url = "unterminated\n'
     cfg.write_bytes(broken)
-    for args in (("use", "max"), ("profile", "list"),
-                 ("profile", "add", "x", "--kind", "api-key", "--secret-stdin")):
+    for args in (("use", "max"), ("profile", "list"), ("profile", "add", "x", "--kind", "api-key", "--secret-stdin")):
         proc = ccgate(*args, input=API, check=False)
         _one_line_error(proc)
         assert str(cfg) in proc.stderr and "line 3" in proc.stderr
@@ -93,8 +97,13 @@ def test_hand_edits_and_unknown_keys_survive_a_rewrite(ccgate: Runner, ccgate_di
 
 
 def test_unknown_profile_is_a_one_line_error(ccgate: Runner) -> None:
-    for args in (("use", "ghost"), ("token", "ghost"), ("profile", "show", "ghost"),
-                 ("profile", "rm", "ghost"), ("profile", "edit", "ghost", "--model", "m")):
+    for args in (
+        ("use", "ghost"),
+        ("token", "ghost"),
+        ("profile", "show", "ghost"),
+        ("profile", "rm", "ghost"),
+        ("profile", "edit", "ghost", "--model", "m"),
+    ):
         proc = ccgate(*args, check=False)
         _one_line_error(proc)
         assert "no profile named 'ghost'" in proc.stderr
@@ -112,8 +121,18 @@ def test_bad_options_are_one_line_errors(ccgate: Runner) -> None:
         ("profile", "add", "x", "--kind", "api-key", "--header", "no colon", "--secret-stdin"),
         ("profile", "add", "x", "--kind", "api-key", "--env", "ANTHROPIC_API_KEY=x", "--secret-stdin"),
         ("profile", "add", "x", "--kind", "api-key", "--base-url", "ftp://x", "--secret-stdin"),
-        ("profile", "add", "l", "--kind", "litellm-key", "--base-url", "http://l", "--via-max", "ghost",
-         "--secret-stdin"),
+        (
+            "profile",
+            "add",
+            "l",
+            "--kind",
+            "litellm-key",
+            "--base-url",
+            "http://l",
+            "--via-max",
+            "ghost",
+            "--secret-stdin",
+        ),
     ]
     for args in cases:
         _one_line_error(ccgate(*args, input=API, check=False))
@@ -139,8 +158,19 @@ def test_rm_deletes_profile_and_secret(ccgate: Runner) -> None:
 
 def test_rm_refuses_a_max_profile_others_ride_on(ccgate: Runner) -> None:
     ccgate("profile", "add", "max", "--kind", "max-oauth", "--secret-stdin", input=OAT)
-    ccgate("profile", "add", "l", "--kind", "litellm-key", "--base-url", "http://l:4000",
-           "--via-max", "max", "--secret-stdin", input="vk")
+    ccgate(
+        "profile",
+        "add",
+        "l",
+        "--kind",
+        "litellm-key",
+        "--base-url",
+        "http://l:4000",
+        "--via-max",
+        "max",
+        "--secret-stdin",
+        input="vk",
+    )
     _one_line_error(ccgate("profile", "rm", "max", check=False))
     ccgate("profile", "rename", "max", "max2")
     assert json.loads(ccgate("profile", "show", "l", "--json").stdout)["via_max"] == "max2"
@@ -155,8 +185,17 @@ def test_failing_keyring_gives_one_line_error(ccgate: Runner) -> None:
 
 
 def test_no_keyring_backend_explains_the_fixes(ccgate: Runner, ccgate_dirs: Path) -> None:
-    proc = ccgate("profile", "add", "x", "--kind", "api-key", "--secret-stdin", input=API, check=False,
-                  env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    proc = ccgate(
+        "profile",
+        "add",
+        "x",
+        "--kind",
+        "api-key",
+        "--secret-stdin",
+        input=API,
+        check=False,
+        env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"},
+    )
     _one_line_error(proc)
     for fix in ("Secret Service", "PYTHON_KEYRING_BACKEND", "--insecure-storage"):
         assert fix in proc.stderr
@@ -165,8 +204,9 @@ def test_no_keyring_backend_explains_the_fixes(ccgate: Runner, ccgate_dirs: Path
 
 def test_insecure_storage_is_explicit_and_0600(ccgate: Runner, ccgate_dirs: Path) -> None:
     env = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
-    proc = ccgate("profile", "add", "x", "--kind", "api-key", "--secret-stdin", "--insecure-storage",
-                  input=API, env=env)
+    proc = ccgate(
+        "profile", "add", "x", "--kind", "api-key", "--secret-stdin", "--insecure-storage", input=API, env=env
+    )
     assert "plaintext" in proc.stderr
     secrets = ccgate_dirs / "data" / "secrets.toml"
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
@@ -178,8 +218,11 @@ def test_insecure_storage_is_explicit_and_0600(ccgate: Runner, ccgate_dirs: Path
 
 
 def test_import_from_environment(ccgate: Runner) -> None:
-    env = {"ANTHROPIC_AUTH_TOKEN": "vk-123", "ANTHROPIC_BASE_URL": "http://gw:4000",
-           "ANTHROPIC_DEFAULT_SONNET_MODEL": "claude-sonnet-5[1m]"}
+    env = {
+        "ANTHROPIC_AUTH_TOKEN": "vk-123",
+        "ANTHROPIC_BASE_URL": "http://gw:4000",
+        "ANTHROPIC_DEFAULT_SONNET_MODEL": "claude-sonnet-5[1m]",
+    }
     ccgate("profile", "import", "gw", env=env)
     shown = json.loads(ccgate("profile", "show", "gw", "--json").stdout)
     assert shown["kind"] == "litellm-key" and shown["base_url"] == "http://gw:4000"

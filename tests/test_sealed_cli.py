@@ -11,8 +11,11 @@ import pytest
 from ccgate import sealed
 from tests.conftest import Runner
 
-SECRETS = {"max": ("max-oauth", "sk-ant-oat01-" + "M" * 40), "key": ("api-key", "sk-ant-api03-" + "K" * 40),
-           "lite": ("litellm-key", "sk-litellm-" + "L" * 30)}
+SECRETS = {
+    "max": ("max-oauth", "sk-ant-oat01-" + "M" * 40),
+    "key": ("api-key", "sk-ant-api03-" + "K" * 40),
+    "lite": ("litellm-key", "sk-litellm-" + "L" * 30),
+}
 ENV_VAR = {"max": "CLAUDE_CODE_OAUTH_TOKEN", "key": "ANTHROPIC_API_KEY", "lite": "ANTHROPIC_AUTH_TOKEN"}
 
 
@@ -29,8 +32,9 @@ def _exports(out: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("name", sorted(SECRETS))
-def test_use_sealed_exports_a_handle_not_the_secret(profiles: None, ccgate: Runner, name: str,
-                                                     ccgate_dirs: Path) -> None:
+def test_use_sealed_exports_a_handle_not_the_secret(
+    profiles: None, ccgate: Runner, name: str, ccgate_dirs: Path
+) -> None:
     out = ccgate("use", name, "--sealed", "--shell", "bash").stdout
     assert SECRETS[name][1] not in out
     exported = _exports(out)

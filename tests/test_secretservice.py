@@ -39,8 +39,9 @@ ccgate profile rm max
 def test_profile_round_trip_through_gnome_keyring(tmp_path: Path, ccgate_dirs: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHON_KEYRING_BACKEND", "DBUS_SESSION_BUS_ADDRESS")}
     env.update(XDG_DATA_HOME=str(tmp_path / "xdg"), HOME=str(tmp_path), PY=sys.executable, SECRET=OAT)
-    proc = subprocess.run(["dbus-run-session", "--", "sh", "-c", SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=120)
+    proc = subprocess.run(
+        ["dbus-run-session", "--", "sh", "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert "memo=keyring.backends.SecretService.Keyring" in lines

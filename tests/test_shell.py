@@ -108,8 +108,14 @@ def test_bad_variable_name_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("given_name", "expected"),
-    [("-zsh", "zsh"), ("/usr/bin/fish", "fish"), ("bash", "bash"), ("pwsh", "powershell"),
-     ("powershell.exe", "powershell"), ("dash", "sh")],
+    [
+        ("-zsh", "zsh"),
+        ("/usr/bin/fish", "fish"),
+        ("bash", "bash"),
+        ("pwsh", "powershell"),
+        ("powershell.exe", "powershell"),
+        ("dash", "sh"),
+    ],
 )
 def test_shell_names_normalize(given_name: str, expected: str) -> None:
     assert normalize(given_name) == expected

@@ -34,30 +34,90 @@ DIRTY = {
 
 @pytest.fixture
 def profiles(ccgate: Runner) -> None:
-    ccgate("profile", "add", "max", "--kind", "max-oauth", "--secret-stdin",
-           "--opus-model", "claude-opus-4-8[1m]", input=OAT + "\n")
-    ccgate("profile", "add", "work", "--kind", "api-key", "--secret-stdin",
-           "--model", "claude-sonnet-5", "--env", "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1", input=API)
-    ccgate("profile", "add", "lite", "--kind", "litellm-key", "--secret-stdin",
-           "--base-url", "https://litellm.internal:4000", "--header", "X-Team: core", input=VKEY)
-    ccgate("profile", "add", "lite-max", "--kind", "litellm-key", "--secret-stdin",
-           "--base-url", "https://litellm.internal:4000", "--via-max", "max", input=VKEY)
+    ccgate(
+        "profile",
+        "add",
+        "max",
+        "--kind",
+        "max-oauth",
+        "--secret-stdin",
+        "--opus-model",
+        "claude-opus-4-8[1m]",
+        input=OAT + "\n",
+    )
+    ccgate(
+        "profile",
+        "add",
+        "work",
+        "--kind",
+        "api-key",
+        "--secret-stdin",
+        "--model",
+        "claude-sonnet-5",
+        "--env",
+        "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1",
+        input=API,
+    )
+    ccgate(
+        "profile",
+        "add",
+        "lite",
+        "--kind",
+        "litellm-key",
+        "--secret-stdin",
+        "--base-url",
+        "https://litellm.internal:4000",
+        "--header",
+        "X-Team: core",
+        input=VKEY,
+    )
+    ccgate(
+        "profile",
+        "add",
+        "lite-max",
+        "--kind",
+        "litellm-key",
+        "--secret-stdin",
+        "--base-url",
+        "https://litellm.internal:4000",
+        "--via-max",
+        "max",
+        input=VKEY,
+    )
 
 
 EXPECTED = {
-    "max": {"CLAUDE_CODE_OAUTH_TOKEN": OAT, "ANTHROPIC_DEFAULT_OPUS_MODEL": "claude-opus-4-8[1m]",
-            "CCGATE_PROFILE": "max"},
-    "work": {"ANTHROPIC_API_KEY": API, "ANTHROPIC_MODEL": "claude-sonnet-5",
-             "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "1",
-             "CCGATE_MANAGED": "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS", "CCGATE_PROFILE": "work"},
-    "lite": {"ANTHROPIC_AUTH_TOKEN": VKEY, "ANTHROPIC_BASE_URL": "https://litellm.internal:4000",
-             "ANTHROPIC_CUSTOM_HEADERS": "X-Team: core", "CCGATE_PROFILE": "lite"},
-    "lite-max": {"CLAUDE_CODE_OAUTH_TOKEN": OAT, "ANTHROPIC_BASE_URL": "https://litellm.internal:4000",
-                 "ANTHROPIC_CUSTOM_HEADERS": f"x-litellm-api-key: Bearer {VKEY}",
-                 "CCGATE_PROFILE": "lite-max"},
+    "max": {
+        "CLAUDE_CODE_OAUTH_TOKEN": OAT,
+        "ANTHROPIC_DEFAULT_OPUS_MODEL": "claude-opus-4-8[1m]",
+        "CCGATE_PROFILE": "max",
+    },
+    "work": {
+        "ANTHROPIC_API_KEY": API,
+        "ANTHROPIC_MODEL": "claude-sonnet-5",
+        "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "1",
+        "CCGATE_MANAGED": "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS",
+        "CCGATE_PROFILE": "work",
+    },
+    "lite": {
+        "ANTHROPIC_AUTH_TOKEN": VKEY,
+        "ANTHROPIC_BASE_URL": "https://litellm.internal:4000",
+        "ANTHROPIC_CUSTOM_HEADERS": "X-Team: core",
+        "CCGATE_PROFILE": "lite",
+    },
+    "lite-max": {
+        "CLAUDE_CODE_OAUTH_TOKEN": OAT,
+        "ANTHROPIC_BASE_URL": "https://litellm.internal:4000",
+        "ANTHROPIC_CUSTOM_HEADERS": f"x-litellm-api-key: Bearer {VKEY}",
+        "CCGATE_PROFILE": "lite-max",
+    },
 }
-MANAGED = set(MANAGED_VARS) | {"CCGATE_PROFILE", "CCGATE_MANAGED", "OLD_EXTRA",
-                               "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS"}
+MANAGED = set(MANAGED_VARS) | {
+    "CCGATE_PROFILE",
+    "CCGATE_MANAGED",
+    "OLD_EXTRA",
+    "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS",
+}
 
 
 def _base_env(tmp: Path) -> dict[str, str]:
@@ -70,8 +130,7 @@ def _managed(env: dict[str, str]) -> dict[str, str]:
 
 @pytest.mark.parametrize("shell", REAL_SHELLS)
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_use_leaves_exactly_the_profile(profiles: None, ccgate: Runner, shell: str, name: str,
-                                        tmp_path: Path) -> None:
+def test_use_leaves_exactly_the_profile(profiles: None, ccgate: Runner, shell: str, name: str, tmp_path: Path) -> None:
     code = ccgate("use", name, "--shell", shell, env=DIRTY).stdout
     got = eval_in_shell(shell, code, {**_base_env(tmp_path), **DIRTY}, cwd=str(tmp_path))
     assert _managed(got) == EXPECTED[name]
@@ -99,8 +158,9 @@ def test_shell_is_detected_from_the_parent(profiles: None, tmp_path: Path) -> No
     import sys
 
     cmd = f"{sys.executable} -m ccgate use work"
-    out = subprocess.run(["fish", "--no-config", "-c", cmd], capture_output=True, text=True,
-                         env=os.environ, check=True).stdout
+    out = subprocess.run(
+        ["fish", "--no-config", "-c", cmd], capture_output=True, text=True, env=os.environ, check=True
+    ).stdout
     assert "set -gx ANTHROPIC_API_KEY" in out
 
 
@@ -109,8 +169,9 @@ def test_init_function_switches_without_eval(profiles: None, shell: str, tmp_pat
     import subprocess
     import sys
 
-    init = subprocess.run([sys.executable, "-m", "ccgate", "init", shell], capture_output=True,
-                          text=True, check=True).stdout
+    init = subprocess.run(
+        [sys.executable, "-m", "ccgate", "init", shell], capture_output=True, text=True, check=True
+    ).stdout
     (tmp_path / "init").write_text(init)
     dump = f"{sys.executable} -c 'import os; print(os.environ.get(\"ANTHROPIC_API_KEY\"))'"
     if shell == "fish":
@@ -126,8 +187,9 @@ def test_init_function_keeps_the_environment_when_use_fails(profiles: None, tmp_
     import subprocess
     import sys
 
-    init = subprocess.run([sys.executable, "-m", "ccgate", "init", "bash"], capture_output=True,
-                          text=True, check=True).stdout
+    init = subprocess.run(
+        [sys.executable, "-m", "ccgate", "init", "bash"], capture_output=True, text=True, check=True
+    ).stdout
     (tmp_path / "init").write_text(init)
     script = f". {tmp_path}/init; export ANTHROPIC_API_KEY=keep; ccgate use nope; echo rc=$? $ANTHROPIC_API_KEY"
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=os.environ)

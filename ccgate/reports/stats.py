@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -39,18 +39,20 @@ TIME_GROUPINGS = ("day", "week", "month", "hour")
 class Grouping:
     sql: str  # the GROUP BY key expression; for time groupings, the local period unit in seconds
     time: bool = False  # key is a local day or hour number, mapped to a labelled period by `period_of`
+    rollup_sql: str | None = None  # the key over the `hourly` sums; None: only the raw rows have it
 
 
 GROUPINGS: dict[str, Grouping] = {
-    "day": Grouping("86400", time=True),
-    "week": Grouping("86400", time=True),
-    "month": Grouping("86400", time=True),
-    "hour": Grouping("3600", time=True),
-    "model": Grouping("COALESCE(model, request_model, '?')"),
-    "profile": Grouping("COALESCE(profile, '-')"),
+    "day": Grouping("86400", time=True, rollup_sql="86400"),
+    "week": Grouping("86400", time=True, rollup_sql="86400"),
+    "month": Grouping("86400", time=True, rollup_sql="86400"),
+    "hour": Grouping("3600", time=True, rollup_sql="3600"),
+    "model": Grouping("COALESCE(model, request_model, '?')", rollup_sql="COALESCE(NULLIF(model, ''), '?')"),
+    "profile": Grouping("COALESCE(profile, '-')", rollup_sql="COALESCE(NULLIF(profile, ''), '-')"),
     "session": Grouping("COALESCE(session_id, '-')"),
-    "account": Grouping("COALESCE(account_id, '-')"),
-    "billing": Grouping("{billing}"),  # who paid, max-oauth profiles' unknowns counted as subscription
+    "account": Grouping("COALESCE(account_id, '-')", rollup_sql="COALESCE(NULLIF(account_id, ''), '-')"),
+    # Who paid, max-oauth profiles' unknowns counted as subscription.
+    "billing": Grouping("{billing}", rollup_sql="{billing}"),
 }
 
 
@@ -76,11 +78,11 @@ def offset_segments(tz: tzinfo, start: float, end: float) -> list[tuple[float, i
     return segments
 
 
-def offset_sql(segments: list[tuple[float, int]]) -> str:
+def offset_sql(segments: list[tuple[float, int]], ts: str = "ts") -> str:
     """A CASE expression giving each row's UTC offset from the segments (numbers only, no user text)."""
     if len(segments) == 1:
         return str(segments[0][1])
-    whens = " ".join(f"WHEN ts < {int(nxt[0])} THEN {cur[1]}" for cur, nxt in itertools.pairwise(segments))
+    whens = " ".join(f"WHEN {ts} < {int(nxt[0])} THEN {cur[1]}" for cur, nxt in itertools.pairwise(segments))
     return f"(CASE {whens} ELSE {segments[-1][1]} END)"
 
 
@@ -218,6 +220,100 @@ class Group:
 def fetch_groups(
     conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, subscription_profiles: list[str] | None = None
 ) -> list[Group]:
+    """The report's groups: hourly sums for the whole UTC hours of the range, raw rows for the rest.
+
+    A key may come back more than once (from the sums and from an edge's rows): callers add up.
+    """
+    billing = billing_sql(subscription_profiles or [])
+    hours = rollup_hours(conn, grouping, q)
+    if hours is None:
+        return raw_groups(conn, grouping, q, billing)
+    h0, h1 = hours
+    groups = rollup_groups(conn, grouping, q, billing, h0, h1)
+    for edge in (replace(q, until=min(q.until, h0 * 3600)), replace(q, since=max(q.since, (h1 + 1) * 3600))):
+        if edge.since < edge.until:
+            groups += raw_groups(conn, grouping, edge, billing)
+    return groups
+
+
+def rollup_hours(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery) -> tuple[int, int] | None:
+    """The whole UTC hours [h0, h1] of the range that the `hourly` sums can answer; None: none can."""
+    if grouping.rollup_sql is None or q.session or not _has_rollup(conn):
+        return None
+    h0, h1 = math.ceil(q.since / 3600), math.floor(q.until / 3600) - 1
+    if h1 < h0:
+        return None
+    if grouping.time:
+        present = present_hours(conn, h0, h1)
+        if present is not None and not whole_hour_offsets(q.tz, present[0] * 3600, (present[1] + 1) * 3600):
+            return None  # e.g. India's +05:30: a local day does not start on a UTC hour
+    return h0, h1
+
+
+def present_hours(conn: sqlite3.Connection, h0: int, h1: int) -> tuple[int, int] | None:
+    """The first and last hour in [h0, h1] that has sums (two primary-key look-ups)."""
+    row = conn.execute("SELECT MIN(hour), MAX(hour) FROM hourly WHERE hour BETWEEN ? AND ?", (h0, h1)).fetchone()
+    return None if row[0] is None else (int(row[0]), int(row[1]))
+
+
+def whole_hour_offsets(tz: tzinfo, start: float, end: float) -> bool:
+    """True when every UTC offset in [start, end) and every change between them falls on whole hours."""
+    segments = offset_segments(tz, start, end)
+    return all(offset % 3600 == 0 for _, offset in segments) and all(int(t) % 3600 == 0 for t, _ in segments[1:])
+
+
+def _has_rollup(conn: sqlite3.Connection) -> bool:
+    # A database the dashboard opened read-only before `serve` migrated it may lack the table.
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hourly'").fetchone() is not None
+
+
+ROLLUP_SQL = """
+SELECT {key} AS k, {offset} AS o, NULLIF(model, '') AS m, {billing} AS b, card,
+       SUM(requests), SUM(errors),
+       SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens),
+       SUM(cache_write_other_tokens), SUM(output_tokens), SUM(web_search_requests), MIN(first_ts), MAX(last_ts)
+FROM hourly WHERE {where}
+GROUP BY {group}
+"""
+
+
+def rollup_groups(
+    conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, billing: str, h0: int, h1: int
+) -> list[Group]:
+    assert grouping.rollup_sql is not None
+    clauses, params = ["hour BETWEEN ? AND ?"], [h0, h1]
+    for column, value in (("profile", q.profile), ("account_id", q.account)):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if q.model:
+        clauses.append("model LIKE ?")
+        params.append(f"%{q.model}%")
+    if grouping.time:
+        present = present_hours(conn, h0, h1)
+        if present is None:
+            return []
+        segments = offset_segments(q.tz, present[0] * 3600, (present[1] + 1) * 3600)
+        offset = offset_sql(segments, ts="hour * 3600")
+        key = f"CAST((hour * 3600 + {offset}) / {grouping.rollup_sql} AS INTEGER)"
+    else:
+        offset, key = "0", grouping.rollup_sql
+    sql = ROLLUP_SQL.format(
+        key=key.replace("{billing}", billing),
+        offset=offset,
+        billing=billing,
+        where=" AND ".join(clauses),
+        group=_group_terms(grouping, q),
+    )
+    return to_groups(conn.execute(sql, params).fetchall())
+
+
+def _group_terms(grouping: Grouping, q: StatsQuery) -> str:
+    # Grouping by the model again when the key already is the model only costs time.
+    return "k, o, m, b, card" if grouping.time else ("k, b, card" if q.by == "model" else "k, m, b, card")
+
+
+def raw_groups(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, billing: str) -> list[Group]:
     span = id_range(conn, q.since, q.until)
     if span is None:
         return []
@@ -231,7 +327,6 @@ def fetch_groups(
         key = f"CAST((ts + {offset}) / {grouping.sql} AS INTEGER)"
     else:
         offset, key = "0", grouping.sql
-    billing = billing_sql(subscription_profiles or [])
     sql = GROUP_SQL.format(
         key=key.replace("{billing}", billing),
         offset=offset,
@@ -239,11 +334,14 @@ def fetch_groups(
         long=LONG_CONTEXT_SQL,
         fast=FAST_SQL,
         where=where,
-        # Grouping by the model again when the key already is the model only costs time.
-        group="k, o, m, b, card" if grouping.time else ("k, b, card" if q.by == "model" else "k, m, b, card"),
+        group=_group_terms(grouping, q),
     )
+    return to_groups(run_split(conn, sql, params, lo_id, hi_id))
+
+
+def to_groups(rows: list[Any]) -> list[Group]:
     out = []
-    for r in run_split(conn, sql, params, lo_id, hi_id):
+    for r in rows:
         sums = TokenSums(r[7] or 0, r[8] or 0, r[9] or 0, r[10] or 0, r[11] or 0, r[12] or 0, r[13] or 0)
         card = r[4] or 0
         out.append(Group(r[0], r[1], r[2], r[3], card >= 2, bool(card & 1), r[5], r[6] or 0, sums, r[14], r[15]))

@@ -133,6 +133,112 @@ def m003_billing_agents_speed(conn: sqlite3.Connection) -> None:
     )
 
 
+# The hourly rollup's key and sums, as one SELECT list over a `requests`-shaped source. The
+# long-context flag (prompt > 200,000 tokens) and fast mode are kept because they change the
+# price per token; a change to that rule needs a new migration that rebuilds the table.
+_HOURLY_KEYS = """
+    CAST(ts / 3600 AS INTEGER),
+    COALESCE(profile, ''),
+    COALESCE(account_id, ''),
+    COALESCE(model, request_model, ''),
+    billing,
+    (input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens
+     + cache_write_other_tokens > 200000) * 2 + (COALESCE(speed, '') = 'fast')
+"""
+_HOURLY_SUMS = (
+    "CASE WHEN status >= 400 OR outcome != 'ok' THEN 1 ELSE 0 END",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_write_other_tokens",
+    "output_tokens",
+    "web_search_requests",
+)
+_HOURLY_SUM_COLUMNS = (
+    "errors",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_write_other_tokens",
+    "output_tokens",
+    "web_search_requests",
+)
+
+
+@migration
+def m004_hourly_rollup(conn: sqlite3.Connection) -> None:
+    """`hourly`: the `messages` rows summed per UTC hour, profile, account, model, billing and
+    price tier, kept by a trigger in the same transaction as each insert.
+
+    Reports over days, weeks, months, models or profiles read these sums for whole hours and
+    the raw rows only for the partial hours at the ends of their range: a 90-day report on a
+    million-row log reads tens of thousands of sums instead of a million rows. The trigger
+    (rather than the writer) keeps it exact for every way a row gets in. Rows are never
+    updated or deleted; a change to either needs a trigger of its own.
+    """
+    sums = ", ".join(f"{c} INTEGER NOT NULL" for c in _HOURLY_SUM_COLUMNS)
+    conn.execute(
+        f"""
+        CREATE TABLE hourly (
+            hour INTEGER NOT NULL,
+            profile TEXT NOT NULL,
+            account_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            billing TEXT NOT NULL,
+            card INTEGER NOT NULL,
+            requests INTEGER NOT NULL,
+            {sums},
+            first_ts REAL NOT NULL,
+            last_ts REAL NOT NULL,
+            PRIMARY KEY (hour, profile, account_id, model, billing, card)
+        ) WITHOUT ROWID
+        """
+    )
+    cols = ", ".join(("hour", "profile", "account_id", "model", "billing", "card", "requests", *_HOURLY_SUM_COLUMNS))
+    conn.execute(
+        f"""
+        INSERT INTO hourly ({cols}, first_ts, last_ts)
+        SELECT {_HOURLY_KEYS}, COUNT(*), {", ".join(f"SUM({s})" for s in _HOURLY_SUMS)}, MIN(ts), MAX(ts)
+        FROM requests WHERE endpoint = 'messages' GROUP BY 1, 2, 3, 4, 5, 6
+        """
+    )
+    new_row = ", ".join(f"NEW.{c} AS {c}" for c in _M004_SOURCE_COLUMNS)
+    added = ", ".join(f"{c} = {c} + excluded.{c}" for c in ("requests", *_HOURLY_SUM_COLUMNS))
+    conn.execute(
+        f"""
+        CREATE TRIGGER requests_hourly AFTER INSERT ON requests WHEN NEW.endpoint = 'messages'
+        BEGIN
+            INSERT INTO hourly ({cols}, first_ts, last_ts)
+            SELECT {_HOURLY_KEYS}, 1, {", ".join(_HOURLY_SUMS)}, ts, ts FROM (SELECT {new_row}) WHERE true
+            ON CONFLICT DO UPDATE SET {added},
+                first_ts = MIN(first_ts, excluded.first_ts), last_ts = MAX(last_ts, excluded.last_ts);
+        END
+        """
+    )
+
+
+_M004_SOURCE_COLUMNS = (
+    "ts",
+    "profile",
+    "account_id",
+    "model",
+    "request_model",
+    "billing",
+    "speed",
+    "status",
+    "outcome",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_write_other_tokens",
+    "output_tokens",
+    "web_search_requests",
+)
+
+
 def _ensure_migrations_table(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
 

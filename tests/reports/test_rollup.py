@@ -1,0 +1,169 @@
+"""The hourly sums answer exactly what the raw rows answer.
+
+One log of a few thousand varied requests (no profile, no response model, long context, fast
+mode, errors, count_tokens, a DST change, odd seconds) is read twice for every query: once as
+it is (hourly sums for whole UTC hours, raw rows at the edges) and once from a copy without the
+sums (raw rows only). Hypothesis picks the queries: grouping, range (hour-aligned or not,
+open-ended), time zone (whole-hour, DST, +05:30, Lord Howe's half-hour DST) and filters.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ccgate.reports import stats
+from ccgate.reports.pricing import Pricer
+from ccgate.usage import store
+from ccgate.usage.model import UsageRecord
+from tests.reports.conftest import rec
+from tests.reports.rollup_helpers import raw_only_copy
+
+START = datetime(2026, 10, 20, tzinfo=UTC).timestamp()  # Europe's DST ends on Oct 25, America's on Nov 1
+SPAN = 16 * 86400
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
+KINDS = {"max": "max-oauth", "work": "api-key", "gw": "litellm-key"}
+
+
+def varied_records(n: int, seed: int) -> list[UsageRecord]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        prompt_big = rng.random() < 0.05
+        out.append(
+            rec(
+                START + rng.random() * SPAN,
+                rng.choice(["claude-sonnet-5", "claude-opus-4-8", "claude-haiku-4-5-20251001", "mystery-1", None]),
+                request_model=rng.choice(["claude-sonnet-5", None]),
+                profile=rng.choice(["max", "work", "gw", None]),
+                account_id=rng.choice(["acct-1", "acct-2", None]),
+                billing=rng.choice(["api", "subscription", "unknown"]),
+                speed=rng.choice([None, None, "fast"]),
+                status=rng.choice([200, 200, 200, 429, 500]),
+                outcome=rng.choice(["ok", "ok", "ok", "client_abort"]),
+                endpoint=rng.choice(["messages"] * 9 + ["count_tokens"]),
+                input_tokens=rng.randrange(0, 500) + (210_000 if prompt_big else 0),
+                cache_read_tokens=rng.randrange(0, 50_000),
+                cache_write_5m_tokens=rng.randrange(0, 5_000),
+                cache_write_1h_tokens=rng.randrange(0, 3_000),
+                cache_write_other_tokens=rng.randrange(0, 10),
+                output_tokens=rng.randrange(0, 4_000),
+                web_search_requests=rng.randrange(0, 2),
+                session_id=rng.choice(["s1", "s2", "s3"]),
+            )
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[sqlite3.Connection, sqlite3.Connection]]:
+    root = tmp_path_factory.mktemp("rollup")
+    conn = store.connect(root / "usage.db")
+    records = varied_records(3000, seed=7)
+    # In several transactions and out of time order, as requests of different lengths finish.
+    for start in range(0, len(records), 250):
+        store.insert_records(conn, records[start : start + 250])
+    raw = raw_only_copy(root / "usage.db", root / "raw.db")
+    yield conn, raw
+    conn.close()
+    raw.close()
+
+
+def report(conn: sqlite3.Connection, q: stats.StatsQuery) -> dict:
+    result = stats.stats_report(conn, Pricer(), q, profile_kinds=KINDS, plan_monthly_usd=100.0, now=START + SPAN)
+    return result.to_dict()
+
+
+bounds = st.one_of(
+    st.integers(0, SPAN // 3600).map(lambda h: START + h * 3600),  # on a UTC hour
+    st.floats(0, SPAN).map(lambda s: START + s),  # anywhere
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    by=st.sampled_from(["day", "week", "month", "hour", "model", "profile", "account", "billing"]),
+    since=st.one_of(st.just(0.0), bounds),
+    length=st.one_of(st.just(None), st.floats(1, SPAN)),
+    zone=st.sampled_from(ZONES),
+    profile=st.sampled_from([None, "max", "gw"]),
+    model=st.sampled_from([None, "sonnet", "mystery"]),
+    account=st.sampled_from([None, "acct-2"]),
+    breakdown=st.booleans(),
+)
+def test_hourly_sums_equal_raw_rows(
+    two_logs: tuple[sqlite3.Connection, sqlite3.Connection],
+    by: str,
+    since: float,
+    length: float | None,
+    zone: str,
+    profile: str | None,
+    model: str | None,
+    account: str | None,
+    breakdown: bool,
+) -> None:
+    rolled, raw = two_logs
+    until = stats.FAR_FUTURE if length is None else (since or START) + length
+    q = stats.StatsQuery(
+        by=by,
+        since=since,
+        until=until,
+        tz=ZoneInfo(zone),
+        profile=profile,
+        model=model,
+        account=account,
+        breakdown=breakdown,
+    )
+    assert report(rolled, q) == report(raw, q)
+
+
+def test_whole_hours_come_from_the_sums(
+    two_logs: tuple[sqlite3.Connection, sqlite3.Connection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rolled, _ = two_logs
+    raw_reads: list[tuple[float, float]] = []
+    real = stats.raw_groups
+
+    def spy(conn, grouping, q, billing):  # type: ignore[no-untyped-def]
+        raw_reads.append((q.since, q.until))
+        return real(conn, grouping, q, billing)
+
+    monkeypatch.setattr(stats, "raw_groups", spy)
+    whole = report(rolled, stats.StatsQuery(by="day", since=START, until=START + SPAN))
+    assert whole["totals"]["requests"] > 2000
+    assert raw_reads == []  # hour-aligned range in UTC: no raw row read
+    report(rolled, stats.StatsQuery(by="model", since=START + 1800, until=START + 7 * 86400 + 60))
+    assert raw_reads == [(START + 1800, START + 3600), (START + 7 * 86400, START + 7 * 86400 + 60)]
+    raw_reads.clear()
+    report(rolled, stats.StatsQuery(by="day", since=START, until=START + SPAN, tz=ZoneInfo("Asia/Kolkata")))
+    assert raw_reads == [(START, START + SPAN)]  # local days start at :30 UTC: raw rows only
+    raw_reads.clear()
+    report(rolled, stats.StatsQuery(by="session", since=START, until=START + SPAN))
+    assert raw_reads == [(START, START + SPAN)]  # sessions are not summed per hour
+
+
+def test_migration_sums_an_existing_log(tmp_path: Path) -> None:
+    db = tmp_path / "usage.db"
+    old = store.connect(db, upto="m003_billing_agents_speed")
+    store.insert_records(old, varied_records(500, seed=3))
+    old.close()
+    upgraded = store.connect(db)
+    assert store.applied_migrations(upgraded)[-1] == "m004_hourly_rollup"
+    raw = raw_only_copy(db, tmp_path / "raw.db")
+    for by in ("day", "model", "billing"):
+        q = stats.StatsQuery(by=by, since=START, until=START + SPAN)
+        assert report(upgraded, q) == report(raw, q)
+    # And the trigger keeps it up to date from then on.
+    store.insert_records(upgraded, varied_records(50, seed=4))
+    raw = raw_only_copy(db, tmp_path / "raw2.db")
+    q = stats.StatsQuery(by="profile", since=START, until=START + SPAN)
+    assert report(upgraded, q) == report(raw, q)
+    assert report(upgraded, q)["totals"]["requests"] > 450
