@@ -144,10 +144,11 @@ def main() -> None:
         os.environ.update(env)
         with Gate(env=env) as gate:
             touch = LogToucher(root / "data" / "usage.db")
-            rows = api_rows(gate.url, args.runs, touch)
+            header = ("request", "min ms", "median ms", "max ms", "target")
+            print_table(header, api_rows(gate.url, args.runs, touch))
             if not args.no_browser:
-                rows += render_rows(gate.url, args.runs, touch)
-        print_table(("request", "min ms", "median ms", "max ms", "target"), rows)
+                print()
+                print_table(header, render_rows(gate.url, args.runs, touch))
         print(
             f"\ntargets: API <= {API_TARGET_S * 1000:.0f} ms, first render <= {RENDER_TARGET_S * 1000:.0f} ms (median)"
         )
