@@ -39,7 +39,8 @@ TIME_GROUPINGS = ("day", "week", "month", "hour")
 class Grouping:
     sql: str  # the GROUP BY key expression; for time groupings, the local period unit in seconds
     time: bool = False  # key is a local day or hour number, mapped to a labelled period by `period_of`
-    rollup_sql: str | None = None  # the key over the `hourly` sums; None: only the raw rows have it
+    rollup_sql: str | None = None  # the key over the hourly sums; None: only the raw rows have it
+    rollup_table: str = "hourly"
 
 
 GROUPINGS: dict[str, Grouping] = {
@@ -49,7 +50,9 @@ GROUPINGS: dict[str, Grouping] = {
     "hour": Grouping("3600", time=True, rollup_sql="3600"),
     "model": Grouping("COALESCE(model, request_model, '?')", rollup_sql="COALESCE(NULLIF(model, ''), '?')"),
     "profile": Grouping("COALESCE(profile, '-')", rollup_sql="COALESCE(NULLIF(profile, ''), '-')"),
-    "session": Grouping("COALESCE(session_id, '-')"),
+    "session": Grouping(
+        "COALESCE(session_id, '-')", rollup_sql="COALESCE(NULLIF(session_id, ''), '-')", rollup_table="session_hourly"
+    ),
     "account": Grouping("COALESCE(account_id, '-')", rollup_sql="COALESCE(NULLIF(account_id, ''), '-')"),
     # Who paid, max-oauth profiles' unknowns counted as subscription.
     "billing": Grouping("{billing}", rollup_sql="{billing}"),
@@ -237,22 +240,24 @@ def fetch_groups(
 
 
 def rollup_hours(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery) -> tuple[int, int] | None:
-    """The whole UTC hours [h0, h1] of the range that the `hourly` sums can answer; None: none can."""
-    if grouping.rollup_sql is None or q.session or not _has_rollup(conn):
+    """The whole UTC hours [h0, h1] of the range that the hourly sums can answer; None: none can.
+
+    One session's rows are few and indexed: they are read as they are."""
+    if grouping.rollup_sql is None or q.session or not _has_rollup(conn, grouping.rollup_table):
         return None
     h0, h1 = math.ceil(q.since / 3600), math.floor(q.until / 3600) - 1
     if h1 < h0:
         return None
     if grouping.time:
-        present = present_hours(conn, h0, h1)
+        present = present_hours(conn, grouping.rollup_table, h0, h1)
         if present is not None and not whole_hour_offsets(q.tz, present[0] * 3600, (present[1] + 1) * 3600):
             return None  # e.g. India's +05:30: a local day does not start on a UTC hour
     return h0, h1
 
 
-def present_hours(conn: sqlite3.Connection, h0: int, h1: int) -> tuple[int, int] | None:
+def present_hours(conn: sqlite3.Connection, table: str, h0: int, h1: int) -> tuple[int, int] | None:
     """The first and last hour in [h0, h1] that has sums (two primary-key look-ups)."""
-    row = conn.execute("SELECT MIN(hour), MAX(hour) FROM hourly WHERE hour BETWEEN ? AND ?", (h0, h1)).fetchone()
+    row = conn.execute(f"SELECT MIN(hour), MAX(hour) FROM {table} WHERE hour BETWEEN ? AND ?", (h0, h1)).fetchone()
     return None if row[0] is None else (int(row[0]), int(row[1]))
 
 
@@ -262,9 +267,10 @@ def whole_hour_offsets(tz: tzinfo, start: float, end: float) -> bool:
     return all(offset % 3600 == 0 for _, offset in segments) and all(int(t) % 3600 == 0 for t, _ in segments[1:])
 
 
-def _has_rollup(conn: sqlite3.Connection) -> bool:
+def _has_rollup(conn: sqlite3.Connection, table: str) -> bool:
     # A database the dashboard opened read-only before `serve` migrated it may lack the table.
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hourly'").fetchone() is not None
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+    return found is not None
 
 
 ROLLUP_SQL = """
@@ -272,7 +278,7 @@ SELECT {key} AS k, {offset} AS o, NULLIF(model, '') AS m, {billing} AS b, card,
        SUM(requests), SUM(errors),
        SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens),
        SUM(cache_write_other_tokens), SUM(output_tokens), SUM(web_search_requests), MIN(first_ts), MAX(last_ts)
-FROM hourly WHERE {where}
+FROM {table} WHERE {where}
 GROUP BY {group}
 """
 
@@ -290,7 +296,7 @@ def rollup_groups(
         clauses.append("model LIKE ?")
         params.append(f"%{q.model}%")
     if grouping.time:
-        present = present_hours(conn, h0, h1)
+        present = present_hours(conn, grouping.rollup_table, h0, h1)
         if present is None:
             return []
         segments = offset_segments(q.tz, present[0] * 3600, (present[1] + 1) * 3600)
@@ -302,6 +308,7 @@ def rollup_groups(
         key=key.replace("{billing}", billing),
         offset=offset,
         billing=billing,
+        table=grouping.rollup_table,
         where=" AND ".join(clauses),
         group=_group_terms(grouping, q),
     )
@@ -314,14 +321,26 @@ def _group_terms(grouping: Grouping, q: StatsQuery) -> str:
 
 
 def raw_groups(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, billing: str) -> list[Group]:
-    span = id_range(conn, q.since, q.until)
-    if span is None:
-        return []
-    lo_id, hi_id, first_ts, last_ts = span
-    if lo_id is None or hi_id is None:
-        # The whole log: the rowid b-tree's ends, two look-ups.
-        lo_id, hi_id = conn.execute("SELECT MIN(id), MAX(id) FROM requests").fetchone()
-    where, params = _where(q, (lo_id, hi_id))
+    if q.session:
+        # One session: its own rows through the session index, however far apart they are.
+        span = conn.execute(
+            "SELECT MIN(ts), MAX(ts) FROM requests WHERE session_id = ? AND ts >= ? AND ts < ?",
+            (q.session, q.since, q.until),
+        ).fetchone()
+        if span[0] is None:
+            return []
+        lo_id = hi_id = None
+        first_ts, last_ts = span
+        where, params = _where(q, None)
+    else:
+        id_span = id_range(conn, q.since, q.until)
+        if id_span is None:
+            return []
+        lo_id, hi_id, first_ts, last_ts = id_span
+        if lo_id is None or hi_id is None:
+            # The whole log: the rowid b-tree's ends, two look-ups.
+            lo_id, hi_id = conn.execute("SELECT MIN(id), MAX(id) FROM requests").fetchone()
+        where, params = _where(q, (lo_id, hi_id))
     if grouping.time:
         offset = offset_sql(offset_segments(q.tz, first_ts, last_ts + 1))
         key = f"CAST((ts + {offset}) / {grouping.sql} AS INTEGER)"
@@ -336,6 +355,8 @@ def raw_groups(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, bill
         where=where,
         group=_group_terms(grouping, q),
     )
+    if lo_id is None or hi_id is None:
+        return to_groups(conn.execute(sql, params).fetchall())
     return to_groups(run_split(conn, sql, params, lo_id, hi_id))
 
 

@@ -133,93 +133,32 @@ def m003_billing_agents_speed(conn: sqlite3.Connection) -> None:
     )
 
 
-# The hourly rollup's key and sums, as one SELECT list over a `requests`-shaped source. The
-# long-context flag (prompt > 200,000 tokens) and fast mode are kept because they change the
-# price per token; a change to that rule needs a new migration that rebuilds the table.
-_HOURLY_KEYS = """
-    CAST(ts / 3600 AS INTEGER),
-    COALESCE(profile, ''),
-    COALESCE(account_id, ''),
-    COALESCE(model, request_model, ''),
-    billing,
-    (input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens
-     + cache_write_other_tokens > 200000) * 2 + (COALESCE(speed, '') = 'fast')
-"""
-_HOURLY_SUMS = (
-    "CASE WHEN status >= 400 OR outcome != 'ok' THEN 1 ELSE 0 END",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_write_other_tokens",
-    "output_tokens",
-    "web_search_requests",
+# The rollups' key and sums, as SELECT lists over a `requests`-shaped source. The long-context
+# flag (prompt > 200,000 tokens) and fast mode are kept because they change the price per
+# token; a change to that rule needs a new migration that rebuilds the tables.
+_ROLLUP_KEYS = (
+    ("hour", "CAST(ts / 3600 AS INTEGER)"),
+    ("profile", "COALESCE(profile, '')"),
+    ("account_id", "COALESCE(account_id, '')"),
+    ("model", "COALESCE(model, request_model, '')"),
+    ("billing", "billing"),
+    (
+        "card",
+        "(input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens"
+        " + cache_write_other_tokens > 200000) * 2 + (COALESCE(speed, '') = 'fast')",
+    ),
 )
-_HOURLY_SUM_COLUMNS = (
-    "errors",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_write_other_tokens",
-    "output_tokens",
-    "web_search_requests",
+_ROLLUP_SUMS = (
+    ("errors", "CASE WHEN status >= 400 OR outcome != 'ok' THEN 1 ELSE 0 END"),
+    ("input_tokens", "input_tokens"),
+    ("cache_read_tokens", "cache_read_tokens"),
+    ("cache_write_5m_tokens", "cache_write_5m_tokens"),
+    ("cache_write_1h_tokens", "cache_write_1h_tokens"),
+    ("cache_write_other_tokens", "cache_write_other_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("web_search_requests", "web_search_requests"),
 )
-
-
-@migration
-def m004_hourly_rollup(conn: sqlite3.Connection) -> None:
-    """`hourly`: the `messages` rows summed per UTC hour, profile, account, model, billing and
-    price tier, kept by a trigger in the same transaction as each insert.
-
-    Reports over days, weeks, months, models or profiles read these sums for whole hours and
-    the raw rows only for the partial hours at the ends of their range: a 90-day report on a
-    million-row log reads tens of thousands of sums instead of a million rows. The trigger
-    (rather than the writer) keeps it exact for every way a row gets in. Rows are never
-    updated or deleted; a change to either needs a trigger of its own.
-    """
-    sums = ", ".join(f"{c} INTEGER NOT NULL" for c in _HOURLY_SUM_COLUMNS)
-    conn.execute(
-        f"""
-        CREATE TABLE hourly (
-            hour INTEGER NOT NULL,
-            profile TEXT NOT NULL,
-            account_id TEXT NOT NULL,
-            model TEXT NOT NULL,
-            billing TEXT NOT NULL,
-            card INTEGER NOT NULL,
-            requests INTEGER NOT NULL,
-            {sums},
-            first_ts REAL NOT NULL,
-            last_ts REAL NOT NULL,
-            PRIMARY KEY (hour, profile, account_id, model, billing, card)
-        ) WITHOUT ROWID
-        """
-    )
-    cols = ", ".join(("hour", "profile", "account_id", "model", "billing", "card", "requests", *_HOURLY_SUM_COLUMNS))
-    conn.execute(
-        f"""
-        INSERT INTO hourly ({cols}, first_ts, last_ts)
-        SELECT {_HOURLY_KEYS}, COUNT(*), {", ".join(f"SUM({s})" for s in _HOURLY_SUMS)}, MIN(ts), MAX(ts)
-        FROM requests WHERE endpoint = 'messages' GROUP BY 1, 2, 3, 4, 5, 6
-        """
-    )
-    new_row = ", ".join(f"NEW.{c} AS {c}" for c in _M004_SOURCE_COLUMNS)
-    added = ", ".join(f"{c} = {c} + excluded.{c}" for c in ("requests", *_HOURLY_SUM_COLUMNS))
-    conn.execute(
-        f"""
-        CREATE TRIGGER requests_hourly AFTER INSERT ON requests WHEN NEW.endpoint = 'messages'
-        BEGIN
-            INSERT INTO hourly ({cols}, first_ts, last_ts)
-            SELECT {_HOURLY_KEYS}, 1, {", ".join(_HOURLY_SUMS)}, ts, ts FROM (SELECT {new_row}) WHERE true
-            ON CONFLICT DO UPDATE SET {added},
-                first_ts = MIN(first_ts, excluded.first_ts), last_ts = MAX(last_ts, excluded.last_ts);
-        END
-        """
-    )
-
-
-_M004_SOURCE_COLUMNS = (
+_ROLLUP_SOURCE_COLUMNS = (
     "ts",
     "profile",
     "account_id",
@@ -229,14 +168,61 @@ _M004_SOURCE_COLUMNS = (
     "speed",
     "status",
     "outcome",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_write_other_tokens",
-    "output_tokens",
-    "web_search_requests",
+    "session_id",
+    *(name for name, _ in _ROLLUP_SUMS[1:]),
 )
+
+
+def _create_rollup(conn: sqlite3.Connection, table: str, keys: Sequence[tuple[str, str]]) -> None:
+    """A table of `messages` rows summed per key, filled from the rows already logged and kept
+    up to date by an AFTER INSERT trigger, in the same transaction as each insert."""
+    key_names = [name for name, _ in keys]
+    columns = [*key_names, "requests", *(name for name, _ in _ROLLUP_SUMS)]
+    key_decl = ", ".join(f"{name} {'INTEGER' if name in ('hour', 'card') else 'TEXT'} NOT NULL" for name in key_names)
+    sum_decl = ", ".join(f"{name} INTEGER NOT NULL" for name in columns[len(keys) :])
+    conn.execute(
+        f"CREATE TABLE {table} ({key_decl}, {sum_decl}, first_ts REAL NOT NULL, last_ts REAL NOT NULL,"
+        f" PRIMARY KEY ({', '.join(key_names)})) WITHOUT ROWID"
+    )
+    key_sql = ", ".join(expr for _, expr in keys)
+    conn.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}, first_ts, last_ts)"
+        f" SELECT {key_sql}, COUNT(*), {', '.join(f'SUM({expr})' for _, expr in _ROLLUP_SUMS)}, MIN(ts), MAX(ts)"
+        f" FROM requests WHERE endpoint = 'messages' GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}"
+    )
+    new_row = ", ".join(f"NEW.{c} AS {c}" for c in _ROLLUP_SOURCE_COLUMNS)
+    added = ", ".join(f"{c} = {c} + excluded.{c}" for c in columns[len(keys) :])
+    # `WHERE true`: an upsert's SELECT needs one, or SQLite reads ON CONFLICT as a join clause.
+    conn.execute(
+        f"""
+        CREATE TRIGGER {table}_sum AFTER INSERT ON requests WHEN NEW.endpoint = 'messages'
+        BEGIN
+            INSERT INTO {table} ({", ".join(columns)}, first_ts, last_ts)
+            SELECT {key_sql}, 1, {", ".join(expr for _, expr in _ROLLUP_SUMS)}, ts, ts
+            FROM (SELECT {new_row}) WHERE true
+            ON CONFLICT DO UPDATE SET {added},
+                first_ts = MIN(first_ts, excluded.first_ts), last_ts = MAX(last_ts, excluded.last_ts);
+        END
+        """
+    )
+
+
+@migration
+def m004_hourly_rollups(conn: sqlite3.Connection) -> None:
+    """`hourly`: the `messages` rows summed per UTC hour, profile, account, model, billing and price
+    tier; `session_hourly`: the same per session too.
+
+    Reports over days, weeks, months, models, profiles or sessions read these sums for whole
+    hours and the raw rows only for the partial hours at the ends of their range: a 90-day report
+    on a million-row log reads tens of thousands of sums instead of a million rows. Sessions get
+    a table of their own because a session key multiplies the rows, which the other reports
+    should not pay for. Triggers (rather than the writer) keep both exact for every way a row
+    gets in. Rows are never updated or deleted; a change to either needs a trigger of its own.
+    """
+    _create_rollup(conn, "hourly", _ROLLUP_KEYS)
+    _create_rollup(
+        conn, "session_hourly", (_ROLLUP_KEYS[0], ("session_id", "COALESCE(session_id, '')"), *_ROLLUP_KEYS[1:])
+    )
 
 
 def _ensure_migrations_table(conn: sqlite3.Connection) -> None:

@@ -4,7 +4,8 @@ One log of a few thousand varied requests (no profile, no response model, long c
 mode, errors, count_tokens, a DST change, odd seconds) is read twice for every query: once as
 it is (hourly sums for whole UTC hours, raw rows at the edges) and once from a copy without the
 sums (raw rows only). Hypothesis picks the queries: grouping, range (hour-aligned or not,
-open-ended), time zone (whole-hour, DST, +05:30, Lord Howe's half-hour DST) and filters.
+open-ended), time zone (whole-hour, DST, +05:30, Lord Howe's half-hour DST) and filters
+(profile, model, account, session).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def varied_records(n: int, seed: int) -> list[UsageRecord]:
                 cache_write_other_tokens=rng.randrange(0, 10),
                 output_tokens=rng.randrange(0, 4_000),
                 web_search_requests=rng.randrange(0, 2),
-                session_id=rng.choice(["s1", "s2", "s3"]),
+                session_id=rng.choice(["s1", "s2", "s3", None]),
             )
         )
     return out
@@ -90,13 +91,14 @@ bounds = st.one_of(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    by=st.sampled_from(["day", "week", "month", "hour", "model", "profile", "account", "billing"]),
+    by=st.sampled_from(["day", "week", "month", "hour", "model", "profile", "account", "billing", "session"]),
     since=st.one_of(st.just(0.0), bounds),
     length=st.one_of(st.just(None), st.floats(1, SPAN)),
     zone=st.sampled_from(ZONES),
     profile=st.sampled_from([None, "max", "gw"]),
     model=st.sampled_from([None, "sonnet", "mystery"]),
     account=st.sampled_from([None, "acct-2"]),
+    session=st.sampled_from([None, None, "s2"]),
     breakdown=st.booleans(),
 )
 def test_hourly_sums_equal_raw_rows(
@@ -108,6 +110,7 @@ def test_hourly_sums_equal_raw_rows(
     profile: str | None,
     model: str | None,
     account: str | None,
+    session: str | None,
     breakdown: bool,
 ) -> None:
     rolled, raw = two_logs
@@ -120,6 +123,7 @@ def test_hourly_sums_equal_raw_rows(
         profile=profile,
         model=model,
         account=account,
+        session=session,
         breakdown=breakdown,
     )
     assert report(rolled, q) == report(raw, q)
@@ -147,7 +151,9 @@ def test_whole_hours_come_from_the_sums(
     assert raw_reads == [(START, START + SPAN)]  # local days start at :30 UTC: raw rows only
     raw_reads.clear()
     report(rolled, stats.StatsQuery(by="session", since=START, until=START + SPAN))
-    assert raw_reads == [(START, START + SPAN)]  # sessions are not summed per hour
+    assert raw_reads == []  # sessions have hourly sums of their own
+    report(rolled, stats.StatsQuery(by="model", since=START, until=START + SPAN, session="s2"))
+    assert raw_reads == [(START, START + SPAN)]  # one session's rows are read as they are
 
 
 def test_migration_sums_an_existing_log(tmp_path: Path) -> None:
@@ -156,9 +162,9 @@ def test_migration_sums_an_existing_log(tmp_path: Path) -> None:
     store.insert_records(old, varied_records(500, seed=3))
     old.close()
     upgraded = store.connect(db)
-    assert store.applied_migrations(upgraded)[-1] == "m004_hourly_rollup"
+    assert store.applied_migrations(upgraded)[-1] == "m004_hourly_rollups"
     raw = raw_only_copy(db, tmp_path / "raw.db")
-    for by in ("day", "model", "billing"):
+    for by in ("day", "model", "billing", "session"):
         q = stats.StatsQuery(by=by, since=START, until=START + SPAN)
         assert report(upgraded, q) == report(raw, q)
     # And the trigger keeps it up to date from then on.

@@ -33,7 +33,7 @@ CREATE TABLE requests (
 INSERT INTO requests (ts, profile, method, path, endpoint, status, outcome, model, input_tokens, output_tokens)
 VALUES (1764000000.0, 'max', 'POST', '/v1/messages', 'messages', 200, 'ok', 'claude-sonnet-5', 10, 20);
 """
-ALL_MIGRATIONS = ["m001_requests", "m002_report_indexes", "m003_billing_agents_speed", "m004_hourly_rollup"]
+ALL_MIGRATIONS = ["m001_requests", "m002_report_indexes", "m003_billing_agents_speed", "m004_hourly_rollups"]
 INDEXES = {"requests_ts", "requests_profile_ts", "requests_model_ts", "requests_session_ts"}
 
 
