@@ -1,9 +1,12 @@
 """Spend reports over the usage log: pure functions (connection and pricer in, dicts out).
 
 `ccgate stats` and the dashboard's /ccgate/api/ call the same `stats_report`; nothing here
-imports rich. One SQL pass groups the `messages` rows by (report key, model, billing,
-long-context flag, fast mode) and sums the token classes; Python then prices each group
-(see pricing.py for why cost is computed at report time) and folds the groups into rows.
+imports rich. SQL groups the `messages` rows by (report key, model, billing, long-context
+flag, fast mode) and sums the token classes; Python then prices each group (see pricing.py
+for why cost is computed at report time) and folds the groups into rows. Whole UTC hours are
+read from the usage log's hourly sums (tables `hourly` and `session_hourly`, kept by triggers,
+see usage/store.py) and only the partial hours at a range's ends from the raw rows; both give
+the same groups, so callers never know which answered.
 
 Time groupings (day, week, month, hour) are done in the report's time zone, DST included:
 SQLite has no time zones, so Python finds the zone's UTC offsets over the log's span (DST
