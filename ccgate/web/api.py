@@ -200,24 +200,49 @@ def session_tree(conn: sqlite3.Connection | None, pricer: Pricer, config: Config
 
 
 def limits(conn: sqlite3.Connection | None, pricer: Pricer, config: Config) -> dict[str, Any]:
-    """Per profile: the latest 5h/7d figures the upstream sent, the active 5-hour block's burn rate
-    (both from ccgate.reports.blocks, as `ccgate stats blocks` shows them) and the utilization pace."""
+    """Per profile: the latest 5h/7d figures the upstream sent and the active 5-hour block's burn rate
+    (both from ccgate.reports.blocks, as `ccgate stats blocks` shows them). Per account: the same limits
+    once, with the pace, since profiles logged in to one account share its windows."""
     now = time.time()
     kinds = profile_kinds(config)
     out = []
     for name, kind in sorted(kinds.items()):
         entry: dict[str, Any] = {"profile": name, "kind": kind, "subscription": kind in SUBSCRIPTION_KINDS}
         entry["latest"] = None if conn is None else latest_rate_limits(conn, now - LIMITS_LOOKBACK_S, FAR_FUTURE, name)
+        entry["account_id"] = None
         entry["block"] = None
-        entry["pace"] = None
+        if conn is not None and entry["latest"]:
+            entry["account_id"] = queries.latest_account(conn, name, now - LIMITS_LOOKBACK_S)
         if conn is not None and (entry["subscription"] or entry["latest"]):
             entry["block"] = blocks_report(conn, pricer, now - BLOCK_S, FAR_FUTURE, profile=name, now=now)["active"]
-            if entry["latest"]:
-                history = queries.utilization_history(conn, name, now)
-                entry["pace"] = queries.pace_forecast(history, entry["latest"]["reset_5h"])
         out.append(entry)
     subs = [n for n, k in kinds.items() if k in SUBSCRIPTION_KINDS]
-    return {"now": now, "profiles": out, "alarms": [] if conn is None else queries.alarms(conn, subs, now)}
+    return {
+        "now": now,
+        "profiles": out,
+        "accounts": account_limits(conn, out, now),
+        "alarms": [] if conn is None else queries.alarms(conn, subs, now),
+    }
+
+
+def account_limits(conn: sqlite3.Connection | None, profiles: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    """Profiles grouped by the account their latest limits came from (a profile whose requests name no
+    account, such as a setup-token's, is its own group), newest figures first."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for entry in profiles:
+        if entry["subscription"] or entry["latest"]:
+            key = f"account:{entry['account_id']}" if entry["account_id"] else f"profile:{entry['profile']}"
+            groups.setdefault(key, []).append(entry)
+    out = []
+    for members in groups.values():
+        latest = max((m["latest"] for m in members if m["latest"]), key=lambda r: r["ts"], default=None)
+        names = [m["profile"] for m in members]
+        pace = None
+        if conn is not None and latest is not None:
+            pace = queries.pace_forecast(queries.utilization_history(conn, names, now), latest["reset_5h"])
+        out.append({"account_id": members[0]["account_id"], "profiles": names, "latest": latest, "pace": pace})
+    out.sort(key=lambda a: (-(a["latest"]["ts"] if a["latest"] else 0), a["profiles"]))
+    return out
 
 
 def recent(conn: sqlite3.Connection | None, pricer: Pricer, config: Config, limit: int) -> list[dict[str, Any]]:

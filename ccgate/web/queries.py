@@ -46,6 +46,8 @@ FEED_FIELDS = (
     "speed",
 )
 PACE_WINDOW_S = 3600.0  # the burn rate behind the forecast: the last hour's utilization change
+# Two readings seconds apart extrapolate to nonsense (a 30-point jump in 30 ms is 3,600,000 %/h).
+PACE_MIN_SPAN_S = 300.0
 ALARM_WINDOW_S = 86400.0
 
 
@@ -78,26 +80,40 @@ def recent(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
     return [feed_row(r) for r in rows]
 
 
-def utilization_history(conn: sqlite3.Connection, profile: str, now: float) -> list[tuple[float, float]]:
-    """(ts, 5h utilization) over the last hour: the burn rate behind the pace forecast."""
+def utilization_history(conn: sqlite3.Connection, profiles: Iterable[str], now: float) -> list[tuple[float, float]]:
+    """(ts, 5h utilization) over the last hour from these profiles (one account's): the burn rate
+    behind the pace forecast."""
+    names = list(profiles)
+    marks = ", ".join("?" for _ in names)
     rows = conn.execute(
-        "SELECT ts, rl_5h_utilization FROM requests WHERE profile = ? AND ts >= ? AND rl_5h_utilization IS NOT NULL"
-        " ORDER BY ts",
-        (profile, now - PACE_WINDOW_S),
+        f"SELECT ts, rl_5h_utilization FROM requests WHERE profile IN ({marks}) AND ts >= ?"
+        " AND rl_5h_utilization IS NOT NULL ORDER BY ts",
+        (*names, now - PACE_WINDOW_S),
     ).fetchall()
     return [(r[0], r[1]) for r in rows]
+
+
+def latest_account(conn: sqlite3.Connection, profile: str, since: float) -> str | None:
+    """The account (from metadata.user_id) of the profile's newest request that carried limits."""
+    row = conn.execute(
+        "SELECT account_id FROM requests WHERE profile = ? AND ts >= ? AND rl_5h_utilization IS NOT NULL"
+        " ORDER BY ts DESC LIMIT 1",
+        (profile, since),
+    ).fetchone()
+    return None if row is None else row[0]
 
 
 def pace_forecast(points: list[tuple[float, float]], reset: int | None) -> dict[str, Any] | None:
     """At the recent burn rate (utilization per hour), when 100% would be reached, against the reset.
 
-    Utilization drops when a window resets, so only the points since the last drop count.
+    Utilization drops when a window resets, so only the points since the last drop count, and
+    they must span at least PACE_MIN_SPAN_S.
     """
     since_drop = _since_last_drop(points)
     if len(since_drop) < 2:
         return None
     (t0, u0), (t1, u1) = since_drop[0], since_drop[-1]
-    if t1 <= t0:
+    if t1 - t0 < PACE_MIN_SPAN_S:
         return None
     rate_per_s = (u1 - u0) / (t1 - t0)
     full_at = t1 + (1.0 - u1) / rate_per_s if rate_per_s > 0 else None

@@ -7,6 +7,7 @@ ccgate forwards like any other end-to-end header:
 
   x-fake-status: 429            answer that status with Anthropic's error body (and retry-after)
   x-fake-ratelimit: unified|api  which rate-limit header family comes back (default: none)
+  x-fake-5h-utilization: 0.55   with unified: this 5-hour utilization instead of UNIFIED_HEADERS's
   x-fake-gzip: 1                gzip the body (SSE included), as Anthropic does for subscriptions
   x-fake-usage: {json}          the usage the answer reports (default DEFAULT_USAGE)
   x-fake-gate: NAME             after the first SSE event, wait until `release(NAME)`
@@ -183,6 +184,8 @@ class FakeUpstream:
         request_id = f"req_fake_{self._counter:06d}"
         h = request.headers
         headers = {"request-id": request_id, **_ratelimit_headers(h.get("x-fake-ratelimit"))}
+        if utilization := h.get("x-fake-5h-utilization"):
+            headers["anthropic-ratelimit-unified-5h-utilization"] = utilization
         if think := int(h.get("x-fake-think-ms", "0")):
             await asyncio.sleep(think / 1000)
         if status := int(h.get("x-fake-status", "0")):

@@ -7,7 +7,7 @@ import sqlite3
 import time
 from typing import Any
 
-from tests.fakes.upstream import UNIFIED_HEADERS, Gate
+from tests.fakes.upstream import UNIFIED_HEADERS, FakeUpstream, Gate, add_profile
 from tests.web.conftest import OpenPage, send, shot
 
 TIMEOUT_MS = 5000
@@ -83,7 +83,7 @@ def test_limits_view_shows_upstream_utilization_and_reset(open_page: OpenPage, g
     assert send(gate, "max", headers={"x-fake-ratelimit": "unified"}) == 200
     gate.wait_logged(1)
     page, _ = open_page("limits")
-    card = page.locator("#limits .card[data-profile='max']")
+    card = page.locator("#limits .card[data-profiles~='max']")
     card.wait_for(timeout=TIMEOUT_MS)
     text = card.inner_text()
     five_h = round(float(UNIFIED_HEADERS["anthropic-ratelimit-unified-5h-utilization"]) * 100)
@@ -96,6 +96,24 @@ def test_limits_view_shows_upstream_utilization_and_reset(open_page: OpenPage, g
     assert "resets in" in text
     assert page.locator("#alarms li.none").count() == 1
     shot(page, "limits")
+
+
+def test_limits_are_shown_once_per_account(open_page: OpenPage, gate: Gate, fake: FakeUpstream) -> None:
+    # Two subscription profiles logged in to one account share its windows: one card, newest figures.
+    add_profile("max2", "max-oauth", secret="sk-ant-oat01-second-login-" + "n" * 40, base_url=fake.url)
+    unified = {"x-fake-ratelimit": "unified"}
+    assert send(gate, "max", session="s-1", headers={**unified, "x-fake-5h-utilization": "0.30"}) == 200
+    assert send(gate, "max2", session="s-2", headers={**unified, "x-fake-5h-utilization": "0.61"}) == 200
+    gate.wait_logged(2)
+    page, _ = open_page("limits")
+    card = page.locator("#limits .card[data-account='acct-1']")
+    card.wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("#limits .card").count() == 1
+    assert card.get_attribute("data-profiles") == "max max2"
+    text = card.inner_text()
+    assert "61%" in text and "30%" not in text and "account acct-1" in text
+    assert "needs readings at least 5 minutes apart" in text  # two readings milliseconds apart: no forecast
+    shot(page, "limits-per-account")
 
 
 def test_billing_alarm_when_subscription_traffic_is_api_billed(open_page: OpenPage, gate: Gate) -> None:

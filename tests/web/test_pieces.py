@@ -20,12 +20,13 @@ def test_pace_forecast_extrapolates_the_last_hour_since_the_last_reset() -> None
     assert pace["full_at"] == pytest.approx(1800 + 1.75 * 3600)
     assert pace["before_reset"] is True
     assert queries.pace_forecast(points, reset=3000)["before_reset"] is False  # type: ignore[index]
-    assert queries.pace_forecast([(0.0, 0.5), (60.0, 0.5)], reset=None) == {
+    assert queries.pace_forecast([(0.0, 0.5), (600.0, 0.5)], reset=None) == {
         "rate_per_hour": 0.0,
         "full_at": None,
         "before_reset": False,
     }
     assert queries.pace_forecast([(0.0, 0.5)], reset=None) is None
+    assert queries.pace_forecast([(0.0, 0.30), (0.03, 0.61)], reset=None) is None  # too close to extrapolate
 
 
 def _row(i: int, agent: str | None, parent: str | None, tokens: int) -> dict[str, object]:

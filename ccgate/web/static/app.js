@@ -192,26 +192,33 @@
       if (a.last) li.append(el("span", { class: "unit", text: " · last " + stamp(a.last) }));
       return li;
     }) : [el("li", { class: "none", text: "No alarms in the last 24 hours." })]));
-    const cards = data.profiles.filter((p) => p.subscription || p.latest).map((p) => {
-      const card = el("article", { class: "card", "data-profile": p.profile });
-      card.append(el("h3", {}, p.profile + " ", el("small", { text: p.kind })));
-      const l = p.latest;
+    const byName = Object.fromEntries(data.profiles.map((p) => [p.profile, p]));
+    const cards = data.accounts.map((a) => {
+      const card = el("article", { class: "card", "data-profiles": a.profiles.join(" ") });
+      if (a.account_id) card.dataset.account = a.account_id;
+      const kinds = [...new Set(a.profiles.map((n) => byName[n].kind))].join(", ");
+      card.append(el("h3", {}, a.profiles.join(", ") + " ", el("small", { text: kinds })));
+      if (a.account_id) card.append(el("div", { class: "sub unit", text: "account " + a.account_id }));
+      const l = a.latest;
       if (!l) { card.append(el("p", { class: "empty", text: "No rate-limit headers seen yet." })); return card; }
       card.append(meter("5-hour", l.utilization_5h, l.reset_5h, l.status_5h));
       card.append(meter("7-day", l.utilization_7d, l.reset_7d, l.status_7d));
       const pace = el("p", { class: "pace" });
-      if (p.pace && p.pace.full_at) {
-        pace.textContent = "At " + (p.pace.rate_per_hour * 100).toFixed(1) + "%/h the 5-hour limit is reached "
-          + stamp(p.pace.full_at) + (p.pace.before_reset ? " — before it resets" : " — after it resets");
-        if (p.pace.before_reset) pace.classList.add("bad");
+      if (a.pace && a.pace.full_at) {
+        pace.textContent = "At " + (a.pace.rate_per_hour * 100).toFixed(1) + "%/h the 5-hour limit is reached "
+          + stamp(a.pace.full_at) + (a.pace.before_reset ? " — before it resets" : " — after it resets");
+        if (a.pace.before_reset) pace.classList.add("bad");
       } else {
-        pace.textContent = "Pace: not enough change in the last hour for a forecast.";
+        pace.textContent = "Pace: needs readings at least 5 minutes apart in the last hour.";
       }
       card.append(pace);
-      if (p.block) {
-        card.append(el("p", { class: "sub unit", text: "This 5-hour block: " + p.block.requests + " req, "
-          + Math.round(p.block.burn_tokens_per_min) + " tok/min, " + usdText(p.block.burn_cost_per_hour_usd)
-          + "/h, projected " + usdText(p.block.projected_cost_usd) }));
+      for (const name of a.profiles) {
+        const b = byName[name].block;
+        if (!b) continue;
+        const who = a.profiles.length > 1 ? name + ", this" : "This";
+        card.append(el("p", { class: "sub unit", text: who + " 5-hour block: " + b.requests + " req, "
+          + Math.round(b.burn_tokens_per_min) + " tok/min, " + usdText(b.burn_cost_per_hour_usd)
+          + "/h, projected " + usdText(b.projected_cost_usd) }));
       }
       card.append(el("div", { class: "sub unit", text: "as of " + stamp(l.ts) }));
       return card;
