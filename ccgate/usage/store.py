@@ -244,13 +244,16 @@ def migrate(conn: sqlite3.Connection, upto: str | None = None) -> list[str]:
             # Explicit transaction: the schema change and its record land together or not at all.
             conn.execute("BEGIN IMMEDIATE")
             try:
-                fn(conn)
-                conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+                # Another process (serve starting while `ccgate stats` runs) may have applied it
+                # while this one waited for the write lock: look again now that the lock is ours.
+                if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone() is None:
+                    fn(conn)
+                    conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+                    ran.append(name)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            ran.append(name)
         if name == upto:
             break
     return ran

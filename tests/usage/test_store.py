@@ -7,6 +7,8 @@ import sqlite3
 import stat
 from pathlib import Path
 
+import pytest
+
 from ccgate import paths
 from ccgate.usage import store
 from ccgate.usage.model import UsageRecord
@@ -61,6 +63,22 @@ def test_fresh_database_has_exact_schema() -> None:
     assert store.applied_migrations(conn) == ALL_MIGRATIONS
     assert indexes(conn) == INDEXES
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_migration_another_process_applied_meanwhile_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Process A reads the applied list, process B migrates, then A gets the write lock: A must not
+    # run B's migrations again (m004's CREATE TABLE would fail and `ccgate stats` would crash).
+    db = tmp_path / "usage.db"
+    store.connect(db, upto="m003_billing_agents_speed").close()
+    stale = store.applied_migrations(store.open_db(db))
+    store.connect(db).close()  # "process B" brings the file up to date
+    late = store.open_db(db)
+    monkeypatch.setattr(store, "applied_migrations", lambda conn: stale)
+    assert store.migrate(late) == []
+    monkeypatch.undo()
+    assert store.applied_migrations(late) == ALL_MIGRATIONS
 
 
 def test_upgrade_from_first_schema_version(tmp_path: Path) -> None:
