@@ -135,7 +135,8 @@ def m003_billing_agents_speed(conn: sqlite3.Connection) -> None:
 
 # The rollups' key and sums, as SELECT lists over a `requests`-shaped source. The long-context
 # flag (prompt > 200,000 tokens) and fast mode are kept because they change the price per
-# token; a change to that rule needs a new migration that rebuilds the tables.
+# token; a change to that rule needs a new migration that rebuilds the tables. Released with m004:
+# like a migration's body, these never change (a new migration gets lists of its own).
 _ROLLUP_KEYS = (
     ("hour", "CAST(ts / 3600 AS INTEGER)"),
     ("profile", "COALESCE(profile, '')"),
