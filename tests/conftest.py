@@ -11,22 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from ccgate.profiles import MANAGED_VARS
+
 REPO = Path(__file__).resolve().parent.parent
-CLAUDE_VARS = (
-    "CLAUDE_CODE_OAUTH_TOKEN",
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_AUTH_TOKEN",
-    "ANTHROPIC_BASE_URL",
-    "ANTHROPIC_CUSTOM_HEADERS",
-    "ANTHROPIC_MODEL",
-    "ANTHROPIC_DEFAULT_OPUS_MODEL",
-    "ANTHROPIC_DEFAULT_SONNET_MODEL",
-    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
-    "CCGATE_PROFILE",
-    "CCGATE_MANAGED",
-    "CLAUDE_CONFIG_DIR",
-    "CCGATE_SECRET_STORE",
-)
+# Whatever the developer's shell exports must not reach the commands under test.
+CLAUDE_VARS = (*MANAGED_VARS, "CCGATE_PROFILE", "CCGATE_MANAGED", "CCGATE_SECRET_STORE")
 
 
 @pytest.fixture(autouse=True)

@@ -231,19 +231,25 @@ def fetch_groups(
     A key may come back more than once (from the sums and from an edge's rows): callers add up.
     """
     billing = billing_sql(subscription_profiles or [])
-    hours = rollup_hours(conn, grouping, q)
-    if hours is None:
+    plan = rollup_plan(conn, grouping, q)
+    if plan is None:
         return raw_groups(conn, grouping, q, billing)
-    h0, h1 = hours
-    groups = rollup_groups(conn, grouping, q, billing, h0, h1)
-    for edge in (replace(q, until=min(q.until, h0 * 3600)), replace(q, since=max(q.since, (h1 + 1) * 3600))):
+    groups = rollup_groups(conn, grouping, q, billing, plan)
+    for edge in (replace(q, until=min(q.until, plan.h0 * 3600)), replace(q, since=max(q.since, (plan.h1 + 1) * 3600))):
         if edge.since < edge.until:
             groups += raw_groups(conn, grouping, edge, billing)
     return groups
 
 
-def rollup_hours(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery) -> tuple[int, int] | None:
-    """The whole UTC hours [h0, h1] of the range that the hourly sums can answer; None: none can.
+@dataclass(frozen=True, slots=True)
+class RollupPlan:
+    h0: int  # the whole UTC hours [h0, h1] the sums answer
+    h1: int
+    segments: list[tuple[float, int]] | None  # time groupings: the zone's offsets over the hours that have sums
+
+
+def rollup_plan(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery) -> RollupPlan | None:
+    """What the hourly sums can answer of the query; None: nothing (read the raw rows).
 
     One session's rows are few and indexed: they are read as they are."""
     if grouping.rollup_sql is None or q.session or not _has_rollup(conn, grouping.rollup_table):
@@ -251,11 +257,14 @@ def rollup_hours(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery) ->
     h0, h1 = math.ceil(q.since / 3600), math.floor(q.until / 3600) - 1
     if h1 < h0:
         return None
+    segments = None
     if grouping.time:
         present = present_hours(conn, grouping.rollup_table, h0, h1)
-        if present is not None and not whole_hour_offsets(q.tz, present[0] * 3600, (present[1] + 1) * 3600):
-            return None  # e.g. India's +05:30: a local day does not start on a UTC hour
-    return h0, h1
+        if present is not None:
+            segments = offset_segments(q.tz, present[0] * 3600, (present[1] + 1) * 3600)
+            if not whole_hours(segments):
+                return None  # e.g. India's +05:30: a local day does not start on a UTC hour
+    return RollupPlan(h0, h1, segments)
 
 
 def present_hours(conn: sqlite3.Connection, table: str, h0: int, h1: int) -> tuple[int, int] | None:
@@ -264,9 +273,8 @@ def present_hours(conn: sqlite3.Connection, table: str, h0: int, h1: int) -> tup
     return None if row[0] is None else (int(row[0]), int(row[1]))
 
 
-def whole_hour_offsets(tz: tzinfo, start: float, end: float) -> bool:
-    """True when every UTC offset in [start, end) and every change between them falls on whole hours."""
-    segments = offset_segments(tz, start, end)
+def whole_hours(segments: list[tuple[float, int]]) -> bool:
+    """True when every UTC offset of the segments and every change between them falls on whole hours."""
     return all(offset % 3600 == 0 for _, offset in segments) and all(int(t) % 3600 == 0 for t, _ in segments[1:])
 
 
@@ -287,10 +295,12 @@ GROUP BY {group}
 
 
 def rollup_groups(
-    conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, billing: str, h0: int, h1: int
+    conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, billing: str, plan: RollupPlan
 ) -> list[Group]:
     assert grouping.rollup_sql is not None
-    clauses, params = ["hour BETWEEN ? AND ?"], [h0, h1]
+    if grouping.time and plan.segments is None:
+        return []  # no sums in the range
+    clauses, params = ["hour BETWEEN ? AND ?"], [plan.h0, plan.h1]
     for column, value in (("profile", q.profile), ("account_id", q.account)):
         if value:
             clauses.append(f"{column} = ?")
@@ -298,29 +308,43 @@ def rollup_groups(
     if q.model:
         clauses.append("model LIKE ?")
         params.append(f"%{q.model}%")
-    if grouping.time:
-        present = present_hours(conn, grouping.rollup_table, h0, h1)
-        if present is None:
-            return []
-        segments = offset_segments(q.tz, present[0] * 3600, (present[1] + 1) * 3600)
-        offset = offset_sql(segments, ts="hour * 3600")
-        key = f"CAST((hour * 3600 + {offset}) / {grouping.rollup_sql} AS INTEGER)"
-    else:
-        offset, key = "0", grouping.rollup_sql
-    sql = ROLLUP_SQL.format(
-        key=key.replace("{billing}", billing),
-        offset=offset,
-        billing=billing,
-        table=grouping.rollup_table,
+    sql = grouped_sql(
+        ROLLUP_SQL,
+        grouping,
+        q,
+        billing,
+        key_sql=grouping.rollup_sql,
+        ts="hour * 3600",
+        segments=plan.segments,
         where=" AND ".join(clauses),
-        group=_group_terms(grouping, q),
+        table=grouping.rollup_table,
     )
     return to_groups(conn.execute(sql, params).fetchall())
 
 
-def _group_terms(grouping: Grouping, q: StatsQuery) -> str:
+def grouped_sql(
+    template: str,
+    grouping: Grouping,
+    q: StatsQuery,
+    billing: str,
+    *,
+    key_sql: str,
+    ts: str,
+    segments: list[tuple[float, int]] | None,
+    where: str,
+    **extra: str,
+) -> str:
+    """Fill a grouping query: for time groupings the key is the local day or hour number of `ts`."""
+    if grouping.time and segments is not None:
+        offset = offset_sql(segments, ts=ts)
+        key = f"CAST(({ts} + {offset}) / {key_sql} AS INTEGER)"
+    else:
+        offset, key = "0", key_sql
     # Grouping by the model again when the key already is the model only costs time.
-    return "k, o, m, b, card" if grouping.time else ("k, b, card" if q.by == "model" else "k, m, b, card")
+    group = "k, o, m, b, card" if grouping.time else ("k, b, card" if q.by == "model" else "k, m, b, card")
+    return template.format(
+        key=key.replace("{billing}", billing), offset=offset, billing=billing, where=where, group=group, **extra
+    )
 
 
 def raw_groups(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, billing: str) -> list[Group]:
@@ -344,19 +368,17 @@ def raw_groups(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, bill
             # The whole log: the rowid b-tree's ends, two look-ups.
             lo_id, hi_id = conn.execute("SELECT MIN(id), MAX(id) FROM requests").fetchone()
         where, params = _where(q, (lo_id, hi_id))
-    if grouping.time:
-        offset = offset_sql(offset_segments(q.tz, first_ts, last_ts + 1))
-        key = f"CAST((ts + {offset}) / {grouping.sql} AS INTEGER)"
-    else:
-        offset, key = "0", grouping.sql
-    sql = GROUP_SQL.format(
-        key=key.replace("{billing}", billing),
-        offset=offset,
-        billing=billing,
+    sql = grouped_sql(
+        GROUP_SQL,
+        grouping,
+        q,
+        billing,
+        key_sql=grouping.sql,
+        ts="ts",
+        segments=offset_segments(q.tz, first_ts, last_ts + 1) if grouping.time else None,
+        where=where,
         long=LONG_CONTEXT_SQL,
         fast=FAST_SQL,
-        where=where,
-        group=_group_terms(grouping, q),
     )
     if lo_id is None or hi_id is None:
         return to_groups(conn.execute(sql, params).fetchall())
