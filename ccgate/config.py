@@ -7,6 +7,7 @@ file that does not parse is reported (file and line) and never overwritten.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7421
 DEFAULT_MAX_BODY_MIB = 64
 DEFAULT_IDLE_TIMEOUT_S = 600.0
+# Overrides settings.port (and is overridden by `--port`): a second ccgate with its own
+# CCGATE_*_DIR directories, e.g. a test suite, listens and looks for its forwarder there.
+PORT_ENV = "CCGATE_PORT"
 
 
 @dataclass(slots=True)
@@ -116,7 +120,19 @@ def _parse_settings(path: Path, table: Any) -> Settings:
         setattr(settings, key, value)
     if settings.secret_store not in ("keyring", "file"):
         raise ConfigError(f'{path}: settings.secret_store must be "keyring" or "file"')
+    if env_port := os.environ.get(PORT_ENV):
+        settings.port = _port_from_env(env_port)
     return settings
+
+
+def _port_from_env(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{PORT_ENV}={text!r}: expected a port number from 1 to 65535")
+    return port
 
 
 def _drop_empty(value: Any) -> Any:

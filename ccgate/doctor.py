@@ -191,8 +191,9 @@ def _read_json(path: Path) -> object:
 
 
 def _forwarder(config: Config) -> Check:
-    host = config.settings.host if config.settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-    url = f"http://{f'[{host}]' if ':' in host else host}:{config.settings.port}"
+    from ccgate.gateway.runfile import locate
+
+    url = locate(config.settings.host, config.settings.port).url
     try:
         with urllib.request.urlopen(f"{url}/ccgate/health", timeout=1.5) as resp:
             health = json.loads(resp.read())

@@ -28,7 +28,7 @@ def doctor(ccgate, env: dict[str, str], *args: str, cwd: Path | None = None) -> 
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "ccgate", "doctor", "--json", *args],
+        [sys.executable, "-P", "-m", "ccgate", "doctor", "--json", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **env},
@@ -105,9 +105,7 @@ def test_claude_code_settings_that_override_the_shell_warn(ccgate, home: dict[st
 
 def test_running_forwarder_and_injection_warning(ccgate, home: dict[str, str]) -> None:
     add_profile("max", "max-oauth", secret=MAX, inject_credential=True)
-    port = free_port()
-    config = Path(os.environ["CCGATE_CONFIG_DIR"]) / "config.toml"
-    config.write_text(config.read_text() + f"\n[settings]\nport = {port}\n")
+    port = free_port()  # not the configured port: doctor finds the running forwarder by its run file
     with Gate(port=port):
         _, checks = doctor(ccgate, home)
     forwarder = by_name(checks, "forwarder")[0]
@@ -189,11 +187,8 @@ def test_dropped_usage_records_fail(ccgate, home: dict[str, str], tmp_path: Path
 
     server = HTTPServer(("127.0.0.1", 0), Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    config = Path(os.environ["CCGATE_CONFIG_DIR"]) / "config.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(f"[settings]\nport = {server.server_address[1]}\n")
-    try:
-        code, checks = doctor(ccgate, home)
+    try:  # it wrote no run file: doctor asks the configured port
+        code, checks = doctor(ccgate, {**home, "CCGATE_PORT": str(server.server_address[1])})
     finally:
         server.shutdown()
         server.server_close()

@@ -158,7 +158,7 @@ def test_scrub_option_exports_the_scrub_variable(ccgate: Runner) -> None:
 
 
 def test_sigterm_to_ccgate_alone_is_relayed_once(max_profile: None) -> None:
-    args = [sys.executable, "-m", "ccgate", "exec", "max", "--sealed", "--", sys.executable, "-c", CHILD]
+    args = [sys.executable, "-P", "-m", "ccgate", "exec", "max", "--sealed", "--", sys.executable, "-c", CHILD]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"

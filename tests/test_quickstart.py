@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.fakes.upstream import FakeUpstream, free_port
+from tests.fakes.upstream import FakeUpstream
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "sk-ant-oat01-quickstart-" + "q" * 40
@@ -33,10 +33,7 @@ def quickstart_lines() -> list[str]:
 def test_readme_quickstart(tmp_path: Path) -> None:
     lines = quickstart_lines()
     assert lines[:2] == ["claude setup-token", "ccgate profile add max --kind max-oauth"]
-    port = free_port()
-    config = Path(os.environ["CCGATE_CONFIG_DIR"]) / "config.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(f"[settings]\nport = {port}\n")
+    port = int(os.environ["CCGATE_PORT"])  # the configured port (tests/conftest.py): free
     real_claude = shutil.which("claude")
     standin = f"{sys.executable} {REPO / 'tests' / 'fakes' / 'claude_standin.py'}"
     with FakeUpstream() as fake:
@@ -60,7 +57,7 @@ def test_readme_quickstart(tmp_path: Path) -> None:
                 ["bash", "-c", "\n".join(script)], capture_output=True, text=True, env=env, timeout=120
             )
         finally:
-            subprocess.run([sys.executable, "-m", "ccgate", "stop"], env=env, capture_output=True, timeout=60)
+            subprocess.run([sys.executable, "-P", "-m", "ccgate", "stop"], env=env, capture_output=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert f"BASE_URL=http://127.0.0.1:{port}/p/max" in proc.stdout
     messages = [r for r in fake.received if r.path.startswith("/v1/messages")]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from ccgate.config import DEFAULT_PORT
 from ccgate.profiles import MANAGED_VARS
 from tests.conftest import Runner
 from tests.shells import REAL_SHELLS, eval_in_shell
@@ -149,7 +148,8 @@ def test_off_clears_everything(profiles: None, ccgate: Runner, shell: str, tmp_p
 
 def test_gate_routes_through_the_forwarder(profiles: None, ccgate: Runner) -> None:
     out = ccgate("use", "max", "--gate", "--shell", "bash").stdout
-    assert f"export ANTHROPIC_BASE_URL='http://127.0.0.1:{DEFAULT_PORT}/p/max'" in out
+    # No forwarder runs: the configured port (tests/conftest.py sets CCGATE_PORT).
+    assert f"export ANTHROPIC_BASE_URL='http://127.0.0.1:{os.environ['CCGATE_PORT']}/p/max'" in out
     assert f"export CLAUDE_CODE_OAUTH_TOKEN='{OAT}'" in out
 
 
@@ -157,7 +157,7 @@ def test_shell_is_detected_from_the_parent(profiles: None, tmp_path: Path) -> No
     import subprocess
     import sys
 
-    cmd = f"{sys.executable} -m ccgate use work"
+    cmd = f"{sys.executable} -P -m ccgate use work"
     out = subprocess.run(
         ["fish", "--no-config", "-c", cmd], capture_output=True, text=True, env=os.environ, check=True
     ).stdout
@@ -170,7 +170,7 @@ def test_init_function_switches_without_eval(profiles: None, shell: str, tmp_pat
     import sys
 
     init = subprocess.run(
-        [sys.executable, "-m", "ccgate", "init", shell], capture_output=True, text=True, check=True
+        [sys.executable, "-P", "-m", "ccgate", "init", shell], capture_output=True, text=True, check=True
     ).stdout
     (tmp_path / "init").write_text(init)
     dump = f"{sys.executable} -c 'import os; print(os.environ.get(\"ANTHROPIC_API_KEY\"))'"
@@ -188,7 +188,7 @@ def test_init_function_keeps_the_environment_when_use_fails(profiles: None, tmp_
     import sys
 
     init = subprocess.run(
-        [sys.executable, "-m", "ccgate", "init", "bash"], capture_output=True, text=True, check=True
+        [sys.executable, "-P", "-m", "ccgate", "init", "bash"], capture_output=True, text=True, check=True
     ).stdout
     (tmp_path / "init").write_text(init)
     script = f". {tmp_path}/init; export ANTHROPIC_API_KEY=keep; ccgate use nope; echo rc=$? $ANTHROPIC_API_KEY"

@@ -36,12 +36,13 @@ ShellOpt = typer.Option(
 
 
 def gate_url(config: Config, profile: str) -> str:
-    host = config.settings.host
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{config.settings.port}/p/{profile}"
+    """The running forwarder's route for `profile`; the configured address (said on stderr) when none runs."""
+    from ccgate.gateway.runfile import locate
+
+    where = locate(config.settings.host, config.settings.port)
+    if where.running is None:
+        warn(f"no forwarder is running; pointing at the configured {where.url} (start it: ccgate serve --detach)")
+    return f"{where.url}/p/{profile}"
 
 
 def use(
@@ -56,15 +57,18 @@ def use(
     sys.stdout.write(render(normalize(shell) if shell else detect(), changes))
 
 
-def profile_changes(config: Config, name: str, *, gate: bool, sealed: bool, purpose: str) -> dict[str, str | None]:
-    """What `use` and `exec` apply: the profile's variables, sealed or not, routed or not."""
+def profile_changes(
+    config: Config, name: str, *, gate: bool, sealed: bool, purpose: str, owner_pid: int | None = None
+) -> dict[str, str | None]:
+    """What `use` and `exec` apply: the profile's variables, sealed or not, routed or not. A sealed
+    handle with `owner_pid` dies with that process."""
     profile = get_profile(config, name)
     sealed_id = None
     if sealed:
         from ccgate import sealed as sealing
 
         with sealing.opened() as conn:
-            sealed_id, creds = sealing.sealed_credentials(conn, profile, purpose)
+            sealed_id, creds = sealing.sealed_credentials(conn, profile, purpose, owner_pid)
     else:
         creds = load_credentials(config, profile, store_for(config))
     url = gate_url(config, name) if gate or sealed else None
@@ -118,7 +122,7 @@ def _own_command() -> list[str]:
     """The absolute command that runs this ccgate, embedded the way direnv embeds its path."""
     argv0 = os.path.abspath(sys.argv[0])
     if os.path.basename(argv0) == "__main__.py":
-        return [sys.executable, "-m", "ccgate"]
+        return [sys.executable, "-P", "-m", "ccgate"]  # -P: never ccgate code from the working directory
     return [argv0]
 
 

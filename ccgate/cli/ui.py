@@ -18,14 +18,10 @@ def ui(
     from ccgate.cli._common import load
     from ccgate.errors import GatewayError
     from ccgate.gateway import daemon
+    from ccgate.gateway.runfile import base_url, locate
 
     config = load()
-    found = daemon.running() if port is None else None
-    if found is not None:
-        base = found.url
-    else:
-        host = config.settings.host if config.settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-        base = f"http://{'[' + host + ']' if ':' in host else host}:{port or config.settings.port}"
+    base = base_url(config.settings.host, port) if port else locate(config.settings.host, config.settings.port).url
     if daemon.health(base) is None:
         raise GatewayError(
             f"no forwarder answering on {base}; start it with `ccgate serve --detach` "

@@ -7,17 +7,19 @@ checked to still point at that origin: no request can be steered to another host
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
 from yarl import URL
 
 from ccgate.config import Config, load_config
-from ccgate.errors import CcgateError
+from ccgate.errors import CcgateError, ProfileNotFound
 from ccgate.gateway.refused import Refused
-from ccgate.profiles import ANTHROPIC_URL, Profile, get_profile, validate_name
+from ccgate.profiles import ANTHROPIC_URL, NAME_RE, Profile, get_profile
 
 PREFIX = "/p/"
+log = logging.getLogger("ccgate.gateway")
 
 
 @dataclass(slots=True, frozen=True)
@@ -41,16 +43,23 @@ class ConfigCache:
     def __init__(self, config: Config) -> None:
         self._config = config
         self._stamp = _stamp(config)
+        self._broken: tuple[int, int] | None = None  # the stamp of a broken file already reported
 
     def get(self) -> Config:
         stamp = _stamp(self._config)
         if stamp != self._stamp:
             try:
                 self._config = load_config(self._config.path)
-            except CcgateError:
-                # A half-saved or broken hand edit: keep serving with the last good config.
+            except CcgateError as exc:
+                # A half-saved or broken hand edit: keep serving with the last good config, and say so once.
+                if stamp != self._broken:
+                    self._broken = stamp
+                    log.warning("%s; still serving with the config loaded before", exc.message)
                 return self._config
             self._stamp = stamp
+            if self._broken is not None:
+                self._broken = None
+                log.warning("%s is valid again; serving with it", self._config.path)
         return self._config
 
 
@@ -85,11 +94,15 @@ def resolve_route(config: Config, raw_path: str) -> Route:
 
 
 def _profile(config: Config, name: str) -> Profile:
+    if not NAME_RE.fullmatch(name):
+        raise Refused(404, "not_found_error", f"ccgate: no profile named {name!r}")
     try:
-        validate_name(name)
         return get_profile(config, name)
-    except CcgateError:
+    except ProfileNotFound:
         raise Refused(404, "not_found_error", f"ccgate: no profile named {name!r}") from None
+    except CcgateError as exc:
+        # A hand edit made the profile invalid: say why (validation messages never echo a secret).
+        raise Refused(400, "invalid_request_error", f"ccgate: {exc.message}") from None
 
 
 def _default(config: Config) -> Profile | None:

@@ -1,7 +1,9 @@
 """Running the forwarder: bind, serve until SIGINT/SIGTERM, then shut down gracefully.
 
 On a signal the listening socket closes at once; requests in flight (long streams) get up to
-`grace_s` to finish, then the usage log is flushed and the process exits 0.
+`grace_s` to finish, then the usage log is flushed and the process exits 0. A second signal
+ends the streams still open at once (the usage log is still flushed). Once it listens, the
+forwarder announces itself in the run file (ccgate.gateway.runfile), foreground or detached.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import sys
 
 from aiohttp import web
 
+from ccgate import logsafe
 from ccgate.config import Config
 from ccgate.errors import GatewayError, UsageError
+from ccgate.gateway import runfile
 from ccgate.gateway.app import make_app
 from ccgate.usage.sink import NullSink, Sink
 
@@ -67,23 +71,38 @@ async def serve(
     except OSError as exc:
         await runner.cleanup()
         raise GatewayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"ccgate: forwarding on http://{_url_host(host)}:{port} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    await stop.wait()
-    print("ccgate: stopping; letting requests in flight finish", file=sys.stderr, flush=True)
-    await runner.cleanup()
+    url = runfile.base_url(host, port)
+    runfile.announce(url)
+    try:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"ccgate: forwarding on {url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        await stop.wait()
+        print(
+            "ccgate: stopping; letting requests in flight finish (Ctrl-C again to end them now)",
+            file=sys.stderr,
+            flush=True,
+        )
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _end_open_requests, runner)
+        await runner.cleanup()
+    finally:
+        runfile.withdraw()
 
 
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
+def _end_open_requests(runner: web.AppRunner) -> None:
+    """The second signal: close every connection now; each handler's own cleanup still logs its request."""
+    print("ccgate: ending the requests still open", file=sys.stderr, flush=True)
+    if runner.server is not None:
+        for connection in list(runner.server.connections):
+            connection.force_close()
 
 
 def run(config: Config, host: str, port: int, *, log_usage: bool, allow_remote: bool) -> None:
-    check_bind(host, allow_remote)
-    logging.basicConfig(level=logging.WARNING, format="ccgate: %(message)s")
+    """Serve in the foreground until a signal (the caller has checked the bind address)."""
+    logsafe.configure(logging.WARNING)
     main = serve(config, host, port, sink=make_sink(log_usage), allow_remote=allow_remote)
     try:
         import uvloop

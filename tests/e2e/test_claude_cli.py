@@ -2,52 +2,28 @@
 
 It proves the sealed handle's shape works with the real client: Claude Code sends the handle as
 an OAuth Bearer with the OAuth beta, and only the forwarder turns it into the real token.
-`.ci/run` installs the CLI with npm; on a machine without it the test is skipped, except in CI.
+`.ci/run` installs both pinned versions with npm (tests/claude_cli.py finds them).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.claude_cli import QUIET, VERSIONS, claude_binary
 from tests.fakes.upstream import FakeUpstream, Gate, add_profile, free_port
 
-REPO = Path(__file__).resolve().parents[2]
 TOKEN = "sk-ant-oat01-real-secret-for-the-cli-" + "z" * 30
-QUIET = {
-    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    "DISABLE_TELEMETRY": "1",
-    "DISABLE_ERROR_REPORTING": "1",
-    "DISABLE_AUTOUPDATER": "1",
-    "CLAUDE_CODE_MAX_RETRIES": "2",
-}
 
 
-def claude_binary() -> str | None:
-    candidates = [
-        os.environ.get("CCGATE_CLAUDE_BIN"),
-        shutil.which("claude"),
-        str(REPO / ".ci" / "claude-code" / "node_modules" / ".bin" / "claude"),
-    ]
-    found = next((c for c in candidates if c and Path(c).exists()), None)
-    if found is None and os.environ.get("CI"):
-        pytest.fail("the Claude Code CLI is not installed; .ci/run installs it with npm")
-    return found
-
-
-def test_real_claude_code_through_exec_sealed(ccgate, tmp_path: Path) -> None:
-    claude = claude_binary()
-    if claude is None:
-        pytest.skip("Claude Code CLI not installed (npm install @anthropic-ai/claude-code)")
+@pytest.mark.parametrize("version", VERSIONS)
+def test_real_claude_code_through_exec_sealed(ccgate, tmp_path: Path, version: str) -> None:
+    claude = claude_binary(version)
     port = free_port()
-    config = Path(os.environ["CCGATE_CONFIG_DIR"]) / "config.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(f"[settings]\nport = {port}\n")
     home = tmp_path / "home"
     home.mkdir()
     with FakeUpstream() as fake:

@@ -350,7 +350,7 @@ class Gate:
 
     def start(self) -> Gate:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ccgate", "serve", "--port", str(self.port), *self.args],
+            [sys.executable, "-P", "-m", "ccgate", "serve", "--port", str(self.port), *self.args],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -393,7 +393,7 @@ class Gate:
 
 def add_profile(name: str, kind: str, *, secret: str | None = None, base_url: str | None = None, **opts: Any) -> None:
     """Create a profile through the real CLI (secret into the test keyring)."""
-    args = [sys.executable, "-m", "ccgate", "profile", "add", name, "--kind", kind]
+    args = [sys.executable, "-P", "-m", "ccgate", "profile", "add", name, "--kind", kind]
     if base_url:
         args += ["--base-url", base_url]
     for key, value in opts.items():

@@ -278,7 +278,10 @@ def test_port_in_use_is_one_line_and_exit_1(profiles: FakeUpstream) -> None:
         s.listen()
         port = s.getsockname()[1]
         proc = subprocess.run(
-            [sys.executable, "-m", "ccgate", "serve", "--port", str(port)], capture_output=True, text=True, timeout=30
+            [sys.executable, "-P", "-m", "ccgate", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "cannot listen" in proc.stderr

@@ -92,7 +92,7 @@ def test_bad_n_is_one_line_error(ccgate: Runner) -> None:
 def test_follow_prints_new_requests() -> None:
     fill(2)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ccgate", "log", "--follow", "--json", "-n", "1"],
+        [sys.executable, "-P", "-m", "ccgate", "log", "--follow", "--json", "-n", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
