@@ -50,5 +50,17 @@ def own_config_dir(profile: str) -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """`path` and every parent ccgate has to create, mode 0700 whatever the umask (mkdir's
+    `parents=True` would give the parents 0777 minus the umask: 0777 under umask 000)."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # created meanwhile by another ccgate
+        directory.chmod(0o700)
     return path

@@ -2,7 +2,9 @@
 
 ccgate writes one file it owns and prints the commands that enable it; it never runs
 systemctl/launchctl itself, so nothing changes behind the person's back. The command line is
-this interpreter running `-m ccgate serve`, which keeps working inside a virtualenv.
+this interpreter, by absolute path, running `-P -m ccgate serve` from the home directory: it keeps
+working inside a virtualenv, and `-P` keeps any `ccgate.py` or `ccgate/` in the working directory
+off sys.path. Modes are set explicitly (directories 0755, the file 0644), whatever the umask.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ def default_kind() -> Kind:
 
 
 def serve_command() -> list[str]:
-    return [sys.executable, "-m", "ccgate", "serve"]
+    from ccgate.gateway.daemon import ccgate_command
+
+    return [*ccgate_command(), "serve"]
 
 
 def passed_environment(env: dict[str, str] | os._Environ[str]) -> dict[str, str]:
@@ -86,6 +90,8 @@ def systemd_unit(argv: list[str], env: dict[str, str]) -> str:
         "",
         "[Service]",
         "Type=simple",
+        # `~`: the user's home, so the forwarder never starts in a directory that holds other code.
+        "WorkingDirectory=~",
         f"ExecStart={' '.join(systemd_quote(a) for a in argv)}",
         *(f"Environment={systemd_quote(f'{k}={v}')}" for k, v in sorted(env.items())),
         "Restart=on-failure",
@@ -105,6 +111,7 @@ def launchd_plist(argv: list[str], env: dict[str, str], home: Path) -> str:
     plist: dict[str, object] = {
         "Label": LAUNCHD_LABEL,
         "ProgramArguments": argv,
+        "WorkingDirectory": str(home),
         "RunAtLoad": True,
         "KeepAlive": {"SuccessfulExit": False},
         "StandardOutPath": log,
@@ -117,11 +124,25 @@ def launchd_plist(argv: list[str], env: dict[str, str], home: Path) -> str:
 
 def install(kind: Kind) -> ServiceFile:
     found = service_file(kind)
-    found.path.parent.mkdir(parents=True, exist_ok=True)
+    _make_dirs(found.path.parent, 0o755)
     tmp = found.path.with_suffix(".tmp")
-    tmp.write_text(found.content)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o644)  # the umask would otherwise decide (0666 under umask 000)
+        f.write(found.content)
     os.replace(tmp, found.path)
     return found
+
+
+def _make_dirs(path: Path, mode: int) -> None:
+    """Create `path` and its missing parents, each with exactly `mode`; existing ones are left alone."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=mode)
+        directory.chmod(mode)
 
 
 def uninstall(kind: Kind) -> tuple[ServiceFile, bool]:

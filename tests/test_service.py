@@ -27,7 +27,8 @@ def test_systemd_unit_runs_this_ccgate_with_this_environment(ccgate, home: dict[
     out = ccgate("service", "install", "--kind", "systemd", env=home).stdout
     assert "systemctl --user enable --now ccgate.service" in out
     unit = unit_path(home).read_text()
-    assert f"ExecStart={sys.executable} -m ccgate serve" in unit
+    assert f"ExecStart={sys.executable} -P -m ccgate serve" in unit
+    assert "WorkingDirectory=~" in unit
     for var in ("CCGATE_CONFIG_DIR", "CCGATE_DATA_DIR", "CCGATE_STATE_DIR"):
         assert f"Environment={var}={os.environ[var]}" in unit
     assert "WantedBy=default.target" in unit
@@ -54,7 +55,7 @@ def test_launchd_agent_is_a_valid_plist(ccgate, home: dict[str, str]) -> None:
     path = Path(home["HOME"]) / "Library" / "LaunchAgents" / "dev.ccgate.serve.plist"
     agent = plistlib.loads(path.read_bytes())
     assert agent["Label"] == "dev.ccgate.serve"
-    assert agent["ProgramArguments"] == [sys.executable, "-m", "ccgate", "serve"]
+    assert agent["ProgramArguments"] == [sys.executable, "-P", "-m", "ccgate", "serve"]
     assert agent["RunAtLoad"] is True
     assert agent["EnvironmentVariables"]["CCGATE_DATA_DIR"] == os.environ["CCGATE_DATA_DIR"]
     assert ccgate("service", "status", "--kind", "launchd", "--json", env=home).stdout.count('"current"') == 1

@@ -27,7 +27,6 @@ genai-prices on every prompt.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -290,11 +289,11 @@ class Pricer:
         """Write new lookups to the cache file (best effort; it is only a cache)."""
         if not self._file_dirty or self.cache_file is None:
             return
+        from ccgate.fileio import write_private
+
+        data = json.dumps({"genai_prices": _genai_version(), "cards": self._file_cards}).encode()
         try:
-            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.cache_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"genai_prices": _genai_version(), "cards": self._file_cards}))
-            os.replace(tmp, self.cache_file)
+            write_private(self.cache_file, data)  # 0600 whatever the umask, never half-written
             self._file_dirty = False
         except OSError:
             pass
