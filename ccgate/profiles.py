@@ -142,8 +142,18 @@ def parse_env_entry(entry: str) -> tuple[str, str]:
 def validate_url(url: str) -> str:
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = None
+    if parts is not None and (parts.username is not None or parts.password is not None):
+        # Credentials in a URL would travel in Host and Basic auth and end up echoed in errors and logs.
+        raise UsageError(
+            "invalid base URL: it holds a user name or password (user:pass@); remove them — "
+            "the profile's secret is the credential"
+        )
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"invalid base URL {url!r}: expected http(s)://host[:port][/path]")
     return url.rstrip("/")
 
@@ -178,6 +188,11 @@ def profile_from_table(name: str, table: Mapping[str, Any], source: str = "confi
         if not isinstance(value, bool):
             raise bad(f"{flag} must be true or false")
         setattr(profile, flag, value)
+    if profile.base_url:
+        try:
+            validate_url(profile.base_url)
+        except UsageError as exc:
+            raise bad(exc.message) from None
     if kind == "litellm-key" and not profile.base_url:
         raise bad("a litellm-key profile needs base_url")
     if kind == "claude-login" and not profile.config_dir:
