@@ -4,6 +4,12 @@ Each shell gets `render(changes)` where a value of None means unset. Every state
 on one line: values with control characters use the shell's escape syntax rather than
 raw newlines, so the output survives `eval "$(…)"`, fish's `| source` and line-splitting
 command substitutions alike.
+
+The output is plain ASCII whatever the values hold (dash's form aside, see `sh_quote`):
+every byte of a non-ASCII character is written as an escape. A shell reading in another
+encoding than ccgate's (BIG5, GBK, Shift-JIS, a Windows code page) would otherwise read a
+UTF-8 byte and the backslash or quote after it as one character, and the quoting would end
+early.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ Changes = Mapping[str, str | None]
 SHELLS = ("bash", "zsh", "fish", "powershell", "sh")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNSAFE = re.compile(r"[^\x20-\x7e]")
 
 
 def _check_name(name: str) -> str:
@@ -31,9 +38,19 @@ def _check_name(name: str) -> str:
 # --- POSIX shells (bash, zsh) ---------------------------------------------------------
 
 
+def _escapes_needed(value: str) -> bool:
+    """Anything but printable ASCII: control characters and every non-ASCII character."""
+    return _UNSAFE.search(value) is not None
+
+
+def _byte_escapes(ch: str, form: str) -> str:
+    """`ch` as its UTF-8 bytes, each written with `form` (e.g. "\\x{:02x}")."""
+    return "".join(form.format(b) for b in ch.encode("utf-8", "surrogateescape"))
+
+
 def posix_quote(value: str) -> str:
-    """Single quotes keep every byte literal; $'…' only when control characters need escapes."""
-    if not _CONTROL.search(value):
+    """Single quotes keep every byte literal; $'…' with byte escapes when anything is not printable ASCII."""
+    if not _escapes_needed(value):
         return "'" + value.replace("'", "'\\''") + "'"
     out = []
     for ch in value:
@@ -41,15 +58,17 @@ def posix_quote(value: str) -> str:
             out.append("\\\\")
         elif ch == "'":
             out.append("\\'")
-        elif _CONTROL.fullmatch(ch):
-            out.append(f"\\x{ord(ch):02x}")
+        elif _UNSAFE.fullmatch(ch):
+            out.append(_byte_escapes(ch, "\\x{:02x}"))
         else:
             out.append(ch)
     return "$'" + "".join(out) + "'"
 
 
 def sh_quote(value: str) -> str:
-    """Plain POSIX sh (dash) has no $'…': single quotes, raw newlines and all."""
+    """Plain POSIX sh (dash) has no $'…': single quotes, raw newlines and all. Inside single
+    quotes only the closing quote means anything, and no multibyte encoding has 0x27 as a
+    trailing byte, so non-ASCII bytes stay inside the quotes in any encoding."""
     return "'" + value.replace("'", "'\\''") + "'"
 
 
@@ -73,15 +92,16 @@ def render_sh(changes: Changes) -> str:
 
 
 def fish_quote(value: str) -> str:
-    """fish single quotes know only \\' and \\\\; control characters go outside the quotes."""
+    """fish single quotes know only \\' and \\\\; everything but printable ASCII goes outside the
+    quotes as byte escapes (\\xHH for ASCII controls, \\XHH for the bytes of other characters)."""
     parts: list[str] = []
     buf: list[str] = []
     for ch in value:
-        if _CONTROL.fullmatch(ch):
+        if _UNSAFE.fullmatch(ch):
             if buf:
                 parts.append("'" + "".join(buf) + "'")
                 buf = []
-            parts.append(f"\\x{ord(ch):02x}")
+            parts.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else _byte_escapes(ch, "\\X{:02x}"))
         elif ch in ("\\", "'"):
             buf.append("\\" + ch)
         else:
@@ -105,20 +125,20 @@ def render_fish(changes: Changes) -> str:
 
 # --- PowerShell ---------------------------------------------------------------------------
 
-# PowerShell treats the typographic single quotes as quote characters too.
-_PS_QUOTES = "'\u2018\u2019\u201a\u201b"
-
 
 def powershell_quote(value: str) -> str:
-    if not _CONTROL.search(value):
-        return "'" + "".join(ch * 2 if ch in _PS_QUOTES else ch for ch in value) + "'"
-    # Double-quoted strings expand `$` and backticks; escape both, and encode controls.
+    if not _escapes_needed(value):
+        return "'" + value.replace("'", "''") + "'"
+    # Double-quoted strings expand `$` and backticks; escape both, and write every character
+    # that is not printable ASCII (controls, the typographic quotes PowerShell also honours,
+    # anything a code page could misread) as its code point.
     out = []
     for ch in value:
-        if ch in '`$"\u201c\u201d\u201e':
+        if ch in '`$"':
             out.append("`" + ch)
-        elif _CONTROL.fullmatch(ch):
-            out.append(f"$([char]0x{ord(ch):02x})")
+        elif _UNSAFE.fullmatch(ch):
+            code = ord(ch)
+            out.append(f"$([char]0x{code:04x})" if code <= 0xFFFF else f"$([char]::ConvertFromUtf32(0x{code:x}))")
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'

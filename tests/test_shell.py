@@ -81,9 +81,10 @@ def _parse_powershell(literal: str) -> str:
 
     if literal.startswith("'"):
         body = literal[1:-1]
-        return re.sub("(['\u2018\u2019\u201a\u201b])\\1", r"\1", body)
+        return body.replace("''", "'")
     body = literal[1:-1]
-    body = re.sub(r"\$\(\[char\]0x([0-9a-f]{2})\)", lambda m: chr(int(m.group(1), 16)), body)
+    body = re.sub(r"\$\(\[char\]0x([0-9a-f]{4})\)", lambda m: chr(int(m.group(1), 16)), body)
+    body = re.sub(r"\$\(\[char\]::ConvertFromUtf32\(0x([0-9a-f]+)\)\)", lambda m: chr(int(m.group(1), 16)), body)
     return re.sub(r"`(.)", r"\1", body)
 
 
@@ -130,3 +131,45 @@ def test_detect_falls_back_to_shell_variable(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr("ccgate.shell._parent_process_name", lambda: "python3")
     monkeypatch.setenv("SHELL", "/usr/bin/fish")
     assert detect() == "fish"
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell"])
+@settings(max_examples=200, deadline=None)
+@given(vals=st.lists(values, min_size=1, max_size=8))
+def test_output_is_ascii_whatever_the_values(shell: str, vals: list[str]) -> None:
+    assert render(shell, {f"V{i}": v for i, v in enumerate(vals)}).isascii()
+
+
+# Characters whose last UTF-8 byte a BIG5 reader takes together with the next byte: rendered as
+# raw UTF-8, the backslash or quote after them was swallowed and the rest of the value ran.
+BIG5_SWALLOWERS = ["\u1001", "\u1024", "\u100f", "\u0221", "\u5d5c", "\u529f"]
+
+
+@pytest.fixture(scope="session")
+def big5_locale(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    import shutil
+    import subprocess
+
+    charmap = Path("/usr/share/i18n/charmaps/BIG5.gz")
+    if not (shutil.which("localedef") and charmap.exists()):
+        if os.environ.get("CI"):
+            pytest.fail("localedef and the BIG5 charmap are missing; .ci/run installs Debian's locales")
+        pytest.skip("needs localedef and Debian's locales package")
+    root = tmp_path_factory.mktemp("locales")
+    subprocess.run(["localedef", "-i", "zh_TW", "-f", "BIG5", str(root / "zh_TW.BIG5")], check=False)
+    assert (root / "zh_TW.BIG5").exists()
+    # PYTHONUTF8: the probe that reads the result back decodes the environment as UTF-8 bytes.
+    return {"LOCPATH": str(root), "LC_ALL": "zh_TW.BIG5", "PYTHONUTF8": "1"}
+
+
+@pytest.mark.parametrize("shell", [s for s in ("bash", "zsh", "fish") if s in REAL_SHELLS])
+def test_a_shell_reading_big5_runs_nothing(shell: str, big5_locale: dict[str, str], tmp_path: Path) -> None:
+    vals = []
+    for ch in BIG5_SWALLOWERS:
+        vals += [f"{ch}'; touch pwned-{ord(ch):x}; '", f"\n{ch}\\'; touch pwned-{ord(ch):x}b; '", f"{ch}\\"]
+    changes: dict[str, str | None] = {f"CCGATE_T{i}": v for i, v in enumerate(vals)}
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TMPDIR": str(tmp_path), **big5_locale}
+    got = eval_in_shell(shell, render(shell, changes), env, cwd=str(tmp_path))
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("pwned")], "a value ran code"
+    for name, value in changes.items():
+        assert got.get(name) == value, (shell, name, value)
