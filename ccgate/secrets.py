@@ -26,6 +26,20 @@ if TYPE_CHECKING:
 SERVICE = "ccgate"
 STORE_ENV = "CCGATE_SECRET_STORE"
 
+# Backends that keep secrets readable on disk (keyrings.alt's, installed as a dependency of some
+# other tool): as good as a plaintext file, so ccgate never uses one silently.
+PLAINTEXT_BACKENDS = frozenset(
+    {
+        "keyrings.alt.file.PlaintextKeyring",
+        "keyrings.alt.Windows.RegistryKeyring",
+        "keyrings.alt.multi.MultipartKeyringWrapper",
+    }
+)
+PLAINTEXT_KEYRING = (
+    "the keyring backend {backend} keeps secrets in plaintext on disk; start a Secret Service "
+    "(see `ccgate doctor`), choose another with PYTHON_KEYRING_BACKEND, or opt in to ccgate's own "
+    "0600 plaintext file with --insecure-storage"
+)
 NO_KEYRING = (
     "no usable keyring backend ({backend}); start a Secret Service (e.g. "
     "`dbus-run-session -- sh -c 'gnome-keyring-daemon --unlock --components=secrets; exec $SHELL'`), "
@@ -125,6 +139,8 @@ def _resolve_backend() -> tuple[KeyringBackend, bool]:
     backend = keyring.core.get_keyring()
     if not _usable(backend):
         raise SecretStoreError(NO_KEYRING.format(backend=_backend_name(backend)))
+    if plaintext := _plaintext_backend(backend):
+        raise SecretStoreError(PLAINTEXT_KEYRING.format(backend=plaintext))
     if not explicit:
         _remember_backend(backend)
     return backend, False
@@ -141,6 +157,16 @@ def _usable(backend: KeyringBackend) -> bool:
         return False
 
 
+def _plaintext_backend(backend: KeyringBackend) -> str | None:
+    """The name of the plaintext backend that would hold the secret, if that is what `backend` is or
+    (for a chain) what it writes to first."""
+    chain = getattr(backend, "backends", None)
+    first = chain[0] if isinstance(chain, list | tuple) and chain else backend
+    cls = type(first)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    return name if name in PLAINTEXT_BACKENDS else None
+
+
 def _load_remembered_backend() -> KeyringBackend | None:
     import keyring.core
 
@@ -153,13 +179,17 @@ def _load_remembered_backend() -> KeyringBackend | None:
     except Exception:
         _forget_remembered_backend()
         return None
-    return backend if _usable(backend) else None
+    return backend if _usable(backend) and not _plaintext_backend(backend) else None
 
 
 def _remember_backend(backend: KeyringBackend) -> None:
+    chain = getattr(backend, "backends", None)
+    if isinstance(chain, list | tuple):
+        # A chain (several backends installed) writes to its first backend: remember that one.
+        if not chain:
+            return
+        backend = chain[0]
     cls = type(backend)
-    if cls.__module__.startswith("keyring.backends.chainer"):
-        return  # a chain is re-discovered each time by design
     with contextlib.suppress(OSError):  # only a speed-up
         write_private(_memo_file(), f"{cls.__module__}.{cls.__name__}\n".encode())
 
