@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import NoReturn
 
 from ccgate.errors import UsageError
 
@@ -47,14 +48,20 @@ def resolve(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
     return [path, *argv[1:]]
 
 
-def replace_process(argv: Sequence[str], env: Mapping[str, str]) -> None:
+def replace_process(argv: Sequence[str], env: Mapping[str, str]) -> NoReturn:
     """Become the command (never returns)."""
     argv = resolve(argv, env)
     os.execve(argv[0], argv, dict(env))
 
 
-def run_and_wait(argv: Sequence[str], env: Mapping[str, str], cleanup: Callable[[], None]) -> int:
+def run_and_wait(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cleanup: Callable[[], None],
+    on_start: Callable[[int], None] = lambda pid: None,
+) -> int:
     """Run the command as a child in ccgate's process group, relay signals, clean up after it.
+    `on_start` gets the child's pid as soon as it exists.
 
     Terminal signals (Ctrl-C, Ctrl-\\) reach the command from the terminal; ccgate ignores them
     rather than relaying a second copy (a second Ctrl-C quits Claude Code).
@@ -68,6 +75,7 @@ def run_and_wait(argv: Sequence[str], env: Mapping[str, str], cleanup: Callable[
         )
         ignored = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
         try:
+            on_start(proc.pid)
             code = _wait_relaying(proc, watched)
         finally:
             for sig, handler in ignored.items():

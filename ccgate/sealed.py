@@ -4,6 +4,11 @@
 it back into the secret, and only for the profile it was minted for. Handles are random
 (192 bits), shaped like the credential they stand for so Claude Code treats them the same
 way, and stored only as SHA-256 hashes in `sealed.db` (state dir, 0600).
+
+A handle minted for one process (`ccgate exec --sealed`) records that process (pid and, on
+Linux, its start time, so a recycled pid is not mistaken for it) and dies with it: the
+forwarder refuses it once the process is gone, however that process ended (kill -9 included).
+Handles that are revoked, expired or orphaned are pruned.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ccgate import paths
 from ccgate.errors import UsageError
@@ -27,7 +32,7 @@ MARK = "ccgate-sealed-"
 # The kind's usual prefix first: Claude Code sends any CLAUDE_CODE_OAUTH_TOKEN value as an
 # OAuth Bearer with the oauth beta, and tools that sniff prefixes see what they expect.
 KIND_PREFIX = {"max-oauth": "sk-ant-oat01-", "api-key": "sk-ant-api03-", "litellm-key": "sk-"}
-Status = Literal["ok", "unknown", "revoked", "expired", "wrong_profile"]
+Status = Literal["ok", "unknown", "revoked", "expired", "wrong_profile", "ended"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS handles (
@@ -40,6 +45,9 @@ CREATE TABLE IF NOT EXISTS handles (
     revoked REAL
 )
 """
+# Added after the first release: the process a handle was minted for.
+_OWNER_COLUMNS = (("owner_pid", "INTEGER"), ("owner_start", "TEXT"))
+PRUNE_GRACE_S = 86400
 
 
 @dataclass(slots=True, frozen=True)
@@ -50,9 +58,44 @@ class Handle:
     created: float
     last_used: float | None
     revoked: float | None
+    owner_pid: int | None = None
+    owner_start: str | None = None
 
     def expired(self, ttl_s: float, now: float) -> bool:
         return now - (self.last_used or self.created) > ttl_s
+
+    def owner_gone(self) -> bool:
+        return self.owner_pid is not None and not process_alive(self.owner_pid, self.owner_start)
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first); None where there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    return stat.rpartition(")")[2].split()
+
+
+def process_start(pid: int) -> str | None:
+    """When `pid` started (clock ticks since boot); None where there is no /proc."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields else None
+
+
+def process_alive(pid: int, start: str | None) -> bool:
+    """Whether the process `pid` that started at `start` still runs (an exited, unreaped zombie does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else: only a recycled pid can be that
+    fields = _proc_stat(pid)
+    if fields is None:
+        return start is None  # no /proc (macOS): the signal check is all there is
+    return fields[0] != "Z" and (start is None or fields[19] == start)
 
 
 def db_path() -> Path:
@@ -66,6 +109,10 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     conn = sqlite3.connect(path, timeout=5, isolation_level=None)
     conn.execute(_SCHEMA)
+    present = {row[1] for row in conn.execute("PRAGMA table_info(handles)")}
+    for name, decl in _OWNER_COLUMNS:
+        if name not in present:
+            conn.execute(f"ALTER TABLE handles ADD COLUMN {name} {decl}")
     return conn
 
 
@@ -87,22 +134,32 @@ def hash_handle(handle: str) -> str:
     return hashlib.sha256(handle.encode()).hexdigest()
 
 
-def mint(conn: sqlite3.Connection, profile: str, kind: str, purpose: str) -> tuple[str, str]:
-    """A new handle for `profile`: (id, handle). Only its hash is stored."""
+def mint(
+    conn: sqlite3.Connection, profile: str, kind: str, purpose: str, owner_pid: int | None = None
+) -> tuple[str, str]:
+    """A new handle for `profile`: (id, handle). Only its hash is stored. With `owner_pid` it dies
+    with that process."""
     handle_id = secrets.token_hex(4)
     handle = f"{KIND_PREFIX.get(kind, 'sk-')}{MARK}{handle_id}-{secrets.token_urlsafe(24)}"
+    owner_start = process_start(owner_pid) if owner_pid is not None else None
     conn.execute(
-        "INSERT INTO handles (id, profile, hash, purpose, created) VALUES (?, ?, ?, ?, ?)",
-        (handle_id, profile, hash_handle(handle), purpose, time.time()),
+        "INSERT INTO handles (id, profile, hash, purpose, created, owner_pid, owner_start)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (handle_id, profile, hash_handle(handle), purpose, time.time(), owner_pid, owner_start),
     )
     return handle_id, handle
 
 
-def _row(row: tuple) -> Handle:  # type: ignore[type-arg]
+def hand_over(conn: sqlite3.Connection, handle_id: str, pid: int) -> None:
+    """The handle now lives as long as process `pid` (the command `exec` started), not its minter."""
+    conn.execute("UPDATE handles SET owner_pid = ?, owner_start = ? WHERE id = ?", (pid, process_start(pid), handle_id))
+
+
+def _row(row: tuple[Any, ...]) -> Handle:
     return Handle(*row)
 
 
-_COLUMNS = "id, profile, purpose, created, last_used, revoked"
+_COLUMNS = "id, profile, purpose, created, last_used, revoked, owner_pid, owner_start"
 
 
 def check(
@@ -118,6 +175,9 @@ def check(
         return "revoked", found
     if found.expired(ttl_s, now):
         return "expired", found
+    if found.owner_gone():
+        revoke(conn, found.id)
+        return "ended", found
     if found.profile != profile:
         return "wrong_profile", found
     return "ok", found
@@ -139,23 +199,30 @@ def revoke_all(conn: sqlite3.Connection) -> int:
 def active(conn: sqlite3.Connection, ttl_s: float, now: float | None = None) -> list[Handle]:
     now = time.time() if now is None else now
     rows = conn.execute(f"SELECT {_COLUMNS} FROM handles WHERE revoked IS NULL ORDER BY created").fetchall()
-    return [h for h in map(_row, rows) if not h.expired(ttl_s, now)]
+    return [h for h in map(_row, rows) if not h.expired(ttl_s, now) and not h.owner_gone()]
 
 
-def prune(conn: sqlite3.Connection, ttl_s: float, now: float | None = None) -> None:
-    """Forget revoked and expired handles after a grace period (their hashes are useless)."""
+def prune(conn: sqlite3.Connection, ttl_s: float, now: float | None = None) -> int:
+    """Revoke handles whose process is gone; forget revoked and expired ones after a grace period
+    (their hashes are useless by then). Returns how many rows were deleted."""
     now = time.time() if now is None else now
-    conn.execute(
+    owned = conn.execute(f"SELECT {_COLUMNS} FROM handles WHERE revoked IS NULL AND owner_pid IS NOT NULL").fetchall()
+    for handle in map(_row, owned):
+        if handle.owner_gone():
+            revoke(conn, handle.id)
+    return conn.execute(
         "DELETE FROM handles WHERE revoked < ? OR COALESCE(last_used, created) < ?",
-        (now - 86400, now - ttl_s - 86400),
-    )
+        (now - PRUNE_GRACE_S, now - ttl_s - PRUNE_GRACE_S),
+    ).rowcount
 
 
-def sealed_credentials(conn: sqlite3.Connection, profile: Profile, purpose: str) -> tuple[str, Credentials]:
+def sealed_credentials(
+    conn: sqlite3.Connection, profile: Profile, purpose: str, owner_pid: int | None = None
+) -> tuple[str, Credentials]:
     """Mint a handle for `profile` and the Credentials that export it in place of the secret."""
     if not profile.needs_secret:
         raise UsageError(f"profile {profile.name!r} ({profile.kind}) has no secret of ccgate's to seal")
-    handle_id, handle = mint(conn, profile.name, profile.kind, purpose)
+    handle_id, handle = mint(conn, profile.name, profile.kind, purpose, owner_pid)
     # One handle covers both secrets of a litellm-key profile riding on Max: the forwarder
     # knows which one to put back from the header the handle arrives in.
     return handle_id, Credentials(secret=handle, max_token=handle if profile.via_max else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import typer
@@ -23,13 +24,26 @@ def exec_(
     With --sealed the command gets a handle instead of the secret, revoked when it ends.
     """
     config = load()
-    changes = profile_changes(config, name, gate=gate, sealed=sealed, purpose="exec")
+    # A sealed handle belongs to this process until the command starts, then to the command:
+    # however either ends (kill -9 included), the handle ends with it.
+    changes = profile_changes(config, name, gate=gate, sealed=sealed, purpose="exec", owner_pid=os.getpid())
     env = child_environment(os.environ, changes)
     argv = command or default_command(env)
     handle_id = changes.get(SEALED_VAR)
     if not handle_id:
         replace_process(argv, env)
-    raise typer.Exit(run_and_wait(argv, env, cleanup=lambda: _revoke(handle_id)))
+    code = run_and_wait(argv, env, on_start=lambda pid: _hand_over(handle_id, pid), cleanup=lambda: _revoke(handle_id))
+    raise typer.Exit(code)
+
+
+def _hand_over(handle_id: str, pid: int) -> None:
+    import sqlite3
+
+    from ccgate import sealed
+
+    # Best effort: if it cannot be recorded, the handle stays this process's and still ends with it.
+    with contextlib.suppress(sqlite3.Error), sealed.opened() as conn:
+        sealed.hand_over(conn, handle_id, pid)
 
 
 def _revoke(handle_id: str) -> None:

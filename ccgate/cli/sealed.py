@@ -21,8 +21,10 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Machine-readable 
     """Active handles: id, profile, purpose, created, last used (never the handle itself)."""
     from ccgate import sealed
 
+    ttl = _ttl_s()
     with sealed.opened() as conn:
-        handles = sealed.active(conn, _ttl_s())
+        sealed.prune(conn, ttl)
+        handles = sealed.active(conn, ttl)
     rows = [
         {"id": h.id, "profile": h.profile, "purpose": h.purpose, "created": h.created, "last_used": h.last_used}
         for h in handles

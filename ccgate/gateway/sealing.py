@@ -25,6 +25,15 @@ from ccgate.secrets import open_store
 
 SECRET_TTL_S = 30.0
 TOUCH_EVERY_S = 60.0
+PRUNE_EVERY_S = 3600.0
+REFUSAL = {
+    "unknown": "unknown",
+    "revoked": "revoked",
+    "expired": "expired",
+    "wrong_profile": "minted for another profile",
+    "ended": "ended with the process it was minted for",
+    "ok": "ok",
+}
 # Headers that may carry a handle, and how the value wraps it.
 HANDLE_HEADERS = {"authorization": "Bearer ", "x-api-key": "", "x-litellm-api-key": "Bearer "}
 T = TypeVar("T")
@@ -42,6 +51,7 @@ class SecretBroker:
         self._secrets: dict[str, _Cached] = {}
         self._touched: dict[str, float] = {}
         self._conn: sqlite3.Connection | None = None
+        self._pruned = -PRUNE_EVERY_S
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
@@ -86,12 +96,12 @@ class SecretBroker:
             )
         ttl = config.settings.sealed_ttl_days * 86400
         for handle in set(handles.values()):
-            status, found = await self._run(lambda h=handle: sealed.check(self._db(), h, profile.name, ttl))
+            status, found = await self._run(lambda h=handle: sealed.check(self._db(ttl), h, profile.name, ttl))
             if status != "ok" or found is None:
                 raise Refused(
                     401,
                     "authentication_error",
-                    f"ccgate: sealed handle {status.replace('_', ' ')} for profile {profile.name!r}; "
+                    f"ccgate: sealed handle {REFUSAL[status]} (profile {profile.name!r}); "
                     f"run `ccgate use {profile.name} --sealed` (or `ccgate exec {profile.name} --sealed`) again",
                 )
             await self._touch(found.id)
@@ -104,9 +114,15 @@ class SecretBroker:
                 out[name] = ""
         return Decision(set_headers=out, kind="sealed", fingerprint=_fp(out))
 
-    def _db(self) -> sqlite3.Connection:
+    def _db(self, ttl_s: float | None = None) -> sqlite3.Connection:
+        """The sealed database (worker thread only); revoked, expired and orphaned handles are pruned
+        when it is opened and then hourly, so sealed.db does not grow forever."""
         if self._conn is None:
             self._conn = sealed.connect()
+        now = time.monotonic()
+        if ttl_s is not None and now - self._pruned >= PRUNE_EVERY_S:
+            self._pruned = now
+            sealed.prune(self._conn, ttl_s)
         return self._conn
 
     async def _touch(self, handle_id: str) -> None:
