@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from ccgate import paths
 from ccgate.config import Config, load_config
 from ccgate.errors import CcgateError
 from ccgate.profiles import CREDENTIAL_VARS, MANAGED_VARS, PROFILE_VAR, Profile, all_profiles, conflicts
@@ -25,6 +24,7 @@ from ccgate.secrets import SecretStore, open_store
 Status = Literal["ok", "warn", "fail"]
 RECENT_S = 7 * 86400
 SCRUB_VAR = "CLAUDE_CODE_SUBPROCESS_ENV_SCRUB"
+CHECK_NAMES = {"api_billed": "billing", "unauthorized": "token"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -57,7 +57,7 @@ def run(env: Mapping[str, str], cwd: Path, *, online: bool = False) -> list[Chec
     checks.extend(_environment(env))
     checks.extend(_claude_settings(env, cwd))
     checks.append(_forwarder(config))
-    checks.extend(_usage_log(profiles))
+    checks.extend(_usage_log(config))
     if online:
         checks.extend(_online(profiles))
     return checks
@@ -212,56 +212,49 @@ def _forwarder(config: Config) -> Check:
     return Check("forwarder", "ok", f"{url}: {health.get('requests')} requests, backlog {log.get('backlog', 0)}")
 
 
-def _usage_log(profiles: list[Profile]) -> Iterator[Check]:
-    db = paths.usage_db()
+def _usage_log(config: Config) -> Iterator[Check]:
+    """The usage log's state, and the alarms of the last week (reports/alarms.py: the dashboard's too)."""
+    from ccgate.reports import alarms, reader
+    from ccgate.reports.rules import ProfileSet
+
+    db = reader.log_path()
     if not db.exists():
         yield Check("usage log", "ok", f"{db} not created yet (the forwarder creates it)")
         return
     writable = os.access(db, os.W_OK) and os.access(db.parent, os.W_OK)
     size_mb = db.stat().st_size / 1e6
+    try:
+        conn = reader.open_log(db)
+    except reader.LogOutdated as exc:
+        yield Check("usage log", "warn", exc.message, "ccgate stats (upgrades it once)")
+        return
+    except sqlite3.Error as exc:
+        yield Check("usage log", "fail", f"{db}: {exc}")
+        return
     yield Check(
         "usage log",
         "ok" if writable else "fail",
         f"{db} ({size_mb:.1f} MB)",
         "" if writable else f"chmod u+w {db} {db.parent}",
     )
-    subscription = [p.name for p in profiles if p.kind == "max-oauth"]
-    if not subscription:
-        return
+    profiles = ProfileSet.from_tables(config.profiles)
+    assert conn is not None
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
-        rows = conn.execute(
-            f"SELECT profile, status, billing FROM requests WHERE ts > ? AND profile IN "
-            f"({','.join('?' * len(subscription))}) ORDER BY id",
-            (time.time() - RECENT_S, *subscription),
-        ).fetchall()
-        conn.close()
+        found = alarms.alarms(conn, profiles, time.time(), RECENT_S)
     except sqlite3.Error as exc:
         yield Check("usage log", "fail", f"{db}: {exc}")
         return
-    yield from _subscription_health(subscription, rows)
-
-
-def _subscription_health(names: list[str], rows: list[tuple[str, int, str]]) -> Iterator[Check]:
-    for name in names:
-        own = [(status, billing) for profile, status, billing in rows if profile == name]
-        api_billed = sum(1 for status, billing in own if billing == "api")
-        if api_billed:
-            yield Check(
-                f"billing {name}",
-                "fail",
-                f"{api_billed} of {len(own)} recent requests came back API-billed: the plan is not what pays",
-                "check that no ANTHROPIC_API_KEY / apiKeyHelper is in play (ccgate current, ccgate doctor)",
-            )
-        if own and own[-1][0] == 401:
-            yield Check(
-                f"token {name}",
-                "fail",
-                "the latest request got 401: the token is revoked or expired",
-                f"claude setup-token, then ccgate profile edit {name} --secret",
-            )
-        elif own and not api_billed:
-            yield Check(f"billing {name}", "ok", f"{len(own)} recent requests, none API-billed")
+    finally:
+        conn.close()
+    for alarm in found:
+        if alarm.kind == "rate_limited":
+            continue  # a moment's state, not a setup problem (the dashboard shows it)
+        name = CHECK_NAMES.get(alarm.kind, alarm.kind)
+        yield Check(f"{name} {alarm.profile or '-'}", alarm.severity, alarm.message, alarm.fix)
+    flagged = {a.profile for a in found if a.kind == "api_billed"}
+    for name in profiles.subscription_profiles:
+        if name not in flagged:
+            yield Check(f"billing {name}", "ok", "no recent request came back API-billed")
 
 
 def _online(profiles: list[Profile], opener: Callable[..., object] = urllib.request.urlopen) -> Iterator[Check]:

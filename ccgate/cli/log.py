@@ -73,16 +73,16 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool, lines: bool) -> None:
 
 
 def show_log(limit: int, as_json: bool, follow: bool) -> None:
-    from ccgate.usage import store
+    from ccgate.reports import feed, reader
 
-    conn = store.connect_reader()
+    conn = reader.open_log(upgrade=True)
     if conn is None and not follow:
         if as_json:
             print("[]")
         else:
             print("ccgate: no requests logged yet (the usage log fills while `ccgate serve` runs)", file=sys.stderr)
         return
-    rows = store.last_requests(conn, limit) if conn is not None else []
+    rows = feed.log_rows(conn, limit)
     if as_json and not follow:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -94,14 +94,14 @@ def show_log(limit: int, as_json: bool, follow: bool) -> None:
 
 
 def _follow(conn: Any, last_id: int, as_json: bool) -> None:
-    from ccgate.usage import store
+    from ccgate.reports import feed, reader
 
     try:
         while True:
             if conn is None:
-                conn = store.connect_reader()
+                conn = reader.open_log(upgrade=True)
             if conn is not None:
-                rows = store.requests_after(conn, last_id)
+                rows = feed.log_rows_after(conn, last_id)
                 if rows:
                     _print_rows(rows, as_json, True)
                     last_id = rows[-1]["id"]

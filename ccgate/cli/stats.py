@@ -13,32 +13,21 @@ import typer
 
 from ccgate.errors import UsageError
 
-BY_CHOICES = ("day", "week", "month", "hour", "model", "profile", "session", "account", "billing", "agent")
-
-
-def _context(tz_name: str | None, since: str | None, until: str | None, default_days: int) -> tuple[Any, float, float]:
-    from datetime import datetime
-
-    from ccgate.reports import timespec
-    from ccgate.reports.stats import FAR_FUTURE
-
-    tz = timespec.resolve_tz(tz_name)
-    now = datetime.now(tz)
-    start = timespec.parse_when(since, tz, now, end=False) if since else timespec.default_since(tz, now, default_days)
-    end = timespec.parse_when(until, tz, now, end=True) if until else FAR_FUTURE
-    if end <= start:
-        raise UsageError("--until must be later than --since")
-    return tz, start, end
-
-
-def _pricer(config: Any) -> Any:
-    from ccgate.reports.pricing import Pricer, default_cache_file
-
-    return Pricer.from_config(config, default_cache_file())
-
-
-def _profile_kinds(config: Any) -> dict[str, str]:
-    return {name: str(table.get("kind")) for name, table in config.profiles.items() if isinstance(table, dict)}
+BY_CHOICES = (
+    "day",
+    "week",
+    "month",
+    "hour",
+    "model",
+    "profile",
+    "session",
+    "account",
+    "project",
+    "machine",
+    "billing",
+    "agent",
+)
+SOURCE_CHOICES = ("all", "gateway", "transcripts")
 
 
 def _check_format(as_json: bool, as_csv: bool) -> None:
@@ -58,31 +47,26 @@ def run_stats(
     as_csv: bool,
     chart: bool,
     session: str | None = None,
+    project: str | None = None,
+    source: str = "all",
 ) -> None:
     from ccgate.cli._common import load
-    from ccgate.reports import render
-    from ccgate.reports.stats import StatsQuery, stats_report
-    from ccgate.usage import store
+    from ccgate.reports import context, reader, render
+    from ccgate.reports.stats import query, stats_report
 
     _check_format(as_json, as_csv)
     if by not in BY_CHOICES:
         raise UsageError(f"--by must be one of {', '.join(BY_CHOICES)}, not {by!r}")
+    if source not in SOURCE_CHOICES:
+        raise UsageError(f"--source must be one of {', '.join(SOURCE_CHOICES)}, not {source!r}")
     config = load()
-    tz, start, end = _context(tz_name, since, until, 7)
-    conn = store.connect_reader()
-    if conn is None:
-        conn = _empty_db()
+    ctx = context.build(config, by=by, since=since, until=until, tz=tz_name)
+    conn = reader.open_log(upgrade=True)
     if by == "agent" or session is not None:
-        run_agents(conn, _pricer(config), start, end, session, as_json, as_csv)
+        run_agents(conn, ctx, session, as_json, as_csv)
         return
-    query = StatsQuery(by=by, since=start, until=end, tz=tz, profile=profile, model=model, breakdown=breakdown)
-    report = stats_report(
-        conn,
-        _pricer(config),
-        query,
-        profile_kinds=_profile_kinds(config),
-        plan_monthly_usd=config.settings.plan_monthly_usd,
-    ).to_dict()
+    q = query(ctx, by, profile=profile, model=model, breakdown=breakdown, project=project, source=source)
+    report = stats_report(conn, ctx, q).to_dict()
     if as_json:
         print(render.to_json(report))
     elif as_csv:
@@ -93,55 +77,39 @@ def run_stats(
             _hint_empty()
 
 
-def run_agents(
-    conn: Any, pricer: Any, start: float, end: float, session: str | None, as_json: bool, as_csv: bool
-) -> None:
+def run_agents(conn: Any, ctx: Any, session: str | None, as_json: bool, as_csv: bool) -> None:
     from ccgate.reports import render
     from ccgate.reports.agents import session_trees
 
-    if session is not None:
-        # One session is shown whole, whatever the default range would cut off.
-        start, end = 0.0, float("inf")
-    trees = session_trees(conn, pricer, since=start, until=end, session=session)
+    trees = session_trees(conn, ctx, session=session)
     if session is not None and not trees:
         raise UsageError(f"no requests logged for session {session!r}")
     if as_json:
-        print(render.to_json({"by": "agent", "sessions": trees}))
+        print(render.to_json({"by": "agent", "range": ctx.range_label(), "sessions": trees}))
     elif as_csv:
         sys.stdout.write(render.agents_csv(trees))
     else:
         render.print_agent_trees(trees)
 
 
-def _empty_db() -> Any:
-    """An in-memory log with the real schema, so an empty report has the same shape as a full one."""
-    from ccgate.usage import store
-
-    conn = store.open_db(":memory:")  # type: ignore[arg-type]
-    store.migrate(conn)
-    return conn
-
-
 def run_blocks(
     since: str | None, until: str | None, tz_name: str | None, profile: str | None, as_json: bool, as_csv: bool
 ) -> None:
     from ccgate.cli._common import load
-    from ccgate.reports import render
+    from ccgate.reports import context, reader, render
     from ccgate.reports.blocks import blocks_report
-    from ccgate.usage import store
 
     _check_format(as_json, as_csv)
     config = load()
-    tz, start, end = _context(tz_name, since, until, 7)
-    conn = store.connect_reader() or _empty_db()
-    report = blocks_report(conn, _pricer(config), start, end, profile=profile)
+    ctx = context.build(config, by="blocks", since=since, until=until, tz=tz_name)
+    report = blocks_report(reader.open_log(upgrade=True), ctx, profile=profile)
     if as_json:
         print(render.to_json(report))
     elif as_csv:
         sys.stdout.write(render.blocks_csv(report))
     else:
-        render.print_blocks(report, tz)
-        if not report["blocks"]:
+        render.print_blocks(report, ctx.tz)
+        if not report["accounts"]:
             _hint_empty()
 
 
@@ -184,11 +152,15 @@ def register(app: typer.Typer) -> None:
         session: str | None = typer.Option(
             None, "--session", help="One session as a tree: main loop, agents, agents of agents (implies --by agent)."
         ),
+        project: str | None = typer.Option(None, "--project", help="Only this project (a session's directory)."),
+        source: str = typer.Option(
+            "all", "--source", help="Requests seen by: all, gateway (the forwarder) or transcripts (Claude Code's)."
+        ),
     ) -> None:
-        """Usage and cost reports (default: the last 7 days by day, with totals)."""
+        """Usage and cost reports (default: the last 7 days by day; --by week: 4 whole weeks; --by month: 3 months)."""
         if ctx.invoked_subcommand is not None:
             return
-        run_stats(by, since, until, tz, profile, model, breakdown, as_json, as_csv, chart, session)
+        run_stats(by, since, until, tz, profile, model, breakdown, as_json, as_csv, chart, session, project, source)
 
     @stats_app.command("blocks", epilog="Example: ccgate stats blocks --since 2d --json")
     def blocks_cmd(

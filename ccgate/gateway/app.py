@@ -9,26 +9,22 @@ same-origin requests under /ccgate/ pass.
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ccgate import __version__
 from ccgate.config import Config
+from ccgate.gateway.health import health
+from ccgate.gateway.keys import BIND, CONFIG, FORWARDER, SINK
 from ccgate.gateway.proxy import Forwarder, anthropic_error
 from ccgate.gateway.routing import PREFIX, ConfigCache
 from ccgate.usage.sink import Sink
+from ccgate.web.routes import setup_web
 
 OWN_PREFIX = "/ccgate/"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # Claude Code's connectivity probes: answered at once, never forwarded.
 PROBE_PATHS = frozenset({"/", "/api/hello"})
-
-FORWARDER = web.AppKey("forwarder", Forwarder)
-CONFIG = web.AppKey("config_cache", ConfigCache)
-SINK = web.AppKey("sink", object)
-BIND = web.AppKey("bind", tuple)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,30 +42,21 @@ def make_app(
     app[FORWARDER], app[CONFIG], app[SINK], app[BIND] = forwarder, configs, sink, (host, port)
     app.router.add_get("/ccgate/health", health)
     app.router.add_get("/health", health)
-    _setup_web(app)
+    setup_web(app)
     app.router.add_route("*", "/{tail:.*}", forward)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)
     return app
 
 
-def _setup_web(app: web.Application) -> None:
-    """The dashboard mounts itself under /ccgate/ when it is installed."""
-    try:
-        from ccgate.web.routes import setup_web
-    except ImportError:
-        return
-    setup_web(app)
-
-
 async def _start(app: web.Application) -> None:
-    await app[SINK].start()  # type: ignore[attr-defined]
+    await app[SINK].start()
     await app[FORWARDER].start()
 
 
 async def _stop(app: web.Application) -> None:
     await app[FORWARDER].close()
-    await app[SINK].close()  # type: ignore[attr-defined]
+    await app[SINK].close()
 
 
 async def forward(request: web.Request) -> web.StreamResponse:
@@ -83,25 +70,6 @@ def _is_probe(raw_path: str) -> bool:
     if path.startswith(PREFIX):
         path = "/" + path[len(PREFIX) :].partition("/")[2]
     return path in PROBE_PATHS
-
-
-def health_report(app: web.Application) -> dict[str, object]:
-    counters = app[FORWARDER].counters
-    host, port = app[BIND]
-    return {
-        "ccgate": __version__,
-        "status": "ok",
-        "host": host,
-        "port": port,
-        "uptime_s": round(time.time() - counters.started, 3),
-        "requests": counters.requests,
-        "in_flight": counters.in_flight,
-        "log": app[SINK].health(),  # type: ignore[attr-defined]
-    }
-
-
-async def health(request: web.Request) -> web.Response:
-    return web.json_response(health_report(request.app))
 
 
 def guard_middleware(bound_host: str, allow_remote: bool) -> Callable[..., Awaitable[web.StreamResponse]]:

@@ -12,8 +12,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ccgate.reports.pricing import LONG_CONTEXT_THRESHOLD, Pricer, TokenSums
-from ccgate.usage.model import UsageRecord
+from ccgate.reports.context import ReportContext
 
 TOTAL_KEYS = (
     "requests",
@@ -34,6 +33,9 @@ TREE_COLUMNS = (
     "model",
     "request_model",
     "speed",
+    "inference_geo",
+    "profile",
+    "project",
     "input_tokens",
     "cache_read_tokens",
     "cache_write_5m_tokens",
@@ -44,31 +46,17 @@ TREE_COLUMNS = (
 )
 
 
-def record_cost(pricer: Pricer, rec: UsageRecord | dict[str, Any]) -> float | None:
-    """One request's cost at API list prices, priced exactly as the reports price it."""
-    get = rec.get if isinstance(rec, dict) else (lambda k: getattr(rec, k))
-    if get("endpoint") != "messages":
+def row_cost(ctx: ReportContext, row: dict[str, Any]) -> float | None:
+    """One request's cost at API list prices, priced exactly as the reports price it (count_tokens: 0)."""
+    if row.get("endpoint") != "messages":
         return 0.0
-    sums = TokenSums(
-        get("input_tokens"),
-        get("cache_read_tokens"),
-        get("cache_write_5m_tokens"),
-        get("cache_write_1h_tokens"),
-        get("cache_write_other_tokens"),
-        get("output_tokens"),
-        get("web_search_requests") or 0,
-    )
-    prompt = sums.input + sums.cache_read + sums.cache_write_5m + sums.cache_write_1h + sums.cache_write_other
-    if not (prompt or sums.output or sums.web_search):
-        return 0.0  # an error or an empty answer costs nothing, priced model or not (as in the reports)
-    cost = pricer.cost(
-        get("model") or get("request_model"), sums, prompt > LONG_CONTEXT_THRESHOLD, get("speed") == "fast"
-    )
+    cost = ctx.pricer.row_cost(row)
     return None if cost is None else float(round(cost, 6))
 
 
 def agent_tree(rows: list[dict[str, Any]], cost: dict[int, float | None]) -> dict[str, Any]:
-    """The session's main loop (no agent id) with its subagents nested by parent agent id."""
+    """The session's main loop (no agent id) with its subagents nested by parent agent id; every
+    node carries its own totals and, in `subtree`, its own plus all its descendants'."""
     nodes: dict[str | None, dict[str, Any]] = {}
     for row in rows:
         node = nodes.setdefault(row["agent_id"], _node(row["agent_id"], row["parent_agent_id"]))
@@ -81,7 +69,7 @@ def agent_tree(rows: list[dict[str, Any]], cost: dict[int, float | None]) -> dic
         if parent is node:  # a self-parent would loop: hang it on the main loop
             parent = root
         parent["children"].append(node)
-    return root
+    return with_subtree(root)
 
 
 def _node(agent_id: str | None, parent: str | None) -> dict[str, Any]:
@@ -96,8 +84,8 @@ def _node(agent_id: str | None, parent: str | None) -> dict[str, Any]:
         "cost_usd": 0.0,
         "unpriced": 0,
         "models": [],
-        "first": None,
-        "last": None,
+        "first_ts": None,
+        "last_ts": None,
         "children": [],
     }
 
@@ -117,8 +105,8 @@ def _add(node: dict[str, Any], row: dict[str, Any], cost: float | None) -> None:
     model = row["model"] or row["request_model"]
     if model and model not in node["models"]:
         node["models"].append(model)
-    node["first"] = row["ts"] if node["first"] is None else node["first"]
-    node["last"] = row["ts"]
+    node["first_ts"] = row["ts"] if node["first_ts"] is None else node["first_ts"]
+    node["last_ts"] = row["ts"]
 
 
 def with_subtree(node: dict[str, Any]) -> dict[str, Any]:
@@ -128,14 +116,15 @@ def with_subtree(node: dict[str, Any]) -> dict[str, Any]:
         for key, value in with_subtree(child)["subtree"].items():
             subtree[key] += value
     subtree["cost_usd"] = round(subtree["cost_usd"], 6)
+    node["cost_usd"] = round(node["cost_usd"], 6)
     node["subtree"] = subtree
     return node
 
 
-def session_trees(
-    conn: sqlite3.Connection, pricer: Pricer, *, since: float, until: float, session: str | None = None
-) -> list[dict[str, Any]]:
-    """One tree per session with Messages traffic in [since, until), newest session first."""
+def session_rows(
+    conn: sqlite3.Connection, *, since: float, until: float, session: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Messages rows with a session in [since, until) (or of one session), oldest first, per session."""
     sql = f"SELECT {', '.join(TREE_COLUMNS)} FROM requests WHERE endpoint = 'messages' AND ts >= ? AND ts < ?"
     args: list[Any] = [since, until]
     if session is not None:
@@ -143,17 +132,32 @@ def session_trees(
         args.append(session)
     else:
         sql += " AND session_id IS NOT NULL"
-    conn.row_factory = sqlite3.Row
     by_session: dict[str, list[dict[str, Any]]] = {}
     for row in conn.execute(sql + " ORDER BY ts, id", args):
         by_session.setdefault(row["session_id"], []).append(dict(row))
+    return by_session
+
+
+def session_trees(
+    conn: sqlite3.Connection | None, ctx: ReportContext, *, session: str | None = None
+) -> list[dict[str, Any]]:
+    """One tree per session with Messages traffic in the range (a named session: whole), newest first."""
+    if conn is None:
+        return []
+    since, until = (0.0, float("inf")) if session is not None else (ctx.since, ctx.until)
     trees = []
-    for session_id, rows in by_session.items():
-        costs = {r["id"]: record_cost(pricer, r) for r in rows}
-        trees.append({"session_id": session_id, "tree": with_subtree(agent_tree(rows, costs))})
-    trees.sort(key=lambda t: _last(t["tree"]), reverse=True)
+    for session_id, rows in session_rows(conn, since=since, until=until, session=session).items():
+        costs = {r["id"]: row_cost(ctx, r) for r in rows}
+        trees.append(
+            {
+                "session_id": session_id,
+                "profiles": sorted({r["profile"] for r in rows if r["profile"]}),
+                "projects": sorted({r["project"] for r in rows if r["project"]}),
+                "first_ts": rows[0]["ts"],
+                "last_ts": rows[-1]["ts"],
+                "tree": agent_tree(rows, costs),
+            }
+        )
+    ctx.pricer.save()
+    trees.sort(key=lambda t: t["last_ts"], reverse=True)
     return trees
-
-
-def _last(node: dict[str, Any]) -> float:
-    return max([node["last"] or 0, *(_last(c) for c in node["children"])])

@@ -1,43 +1,39 @@
-"""5-hour blocks: usage in the windows Anthropic's subscription limits count, plus the real figures.
+"""5-hour blocks: a subscription account's usage in the windows its limits count, with the real figures.
 
-A block opens with the first request after the previous block ended and lasts five hours.
-Where the log has the upstream's `anthropic-ratelimit-unified-5h-reset` for that request,
-the window is taken from it ([reset - 5h, reset): the real window); otherwise it starts at the
-hour the request fell in (ccusage's estimate) and the block says `"window": "estimated"`.
-Each block carries the latest 5h/7d utilization and reset times the upstream reported inside it.
+Only subscription traffic counts (rules.billing_class), and each account has its own blocks:
+API-key and LiteLLM traffic in the same hours is reported beside them (`other_traffic`), never
+inside. A block opens with the account's first request after its previous block ended and lasts
+five hours. Where the log has the upstream's `anthropic-ratelimit-unified-5h-reset` for that
+request the window is taken from it ([reset - 5h, reset): the real window); otherwise it starts
+at the hour the request fell in (ccusage's estimate) and the block says `"window": "estimated"`.
+Each block carries the latest utilization figures its account's profiles reported inside it.
 
-SQL groups by (minute, model, tier, speed); Python walks the minutes in order, which keeps a
-million-row log fast while staying exact to the minute for block assignment.
-Pure functions: the dashboard calls `blocks_report` too.
+SQL groups by (minute, profile, account, model, card, period); Python walks the minutes in order
+per account, which keeps a million-row log fast while staying exact to the minute.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ccgate.reports.pricing import FAST_SQL, LONG_CONTEXT_SQL, Pricer, TokenSums
+from ccgate.reports import limits
+from ccgate.reports.context import ReportContext
+from ccgate.reports.rules import TokenSums, billing_sql, card_code_sql, decode_card, epoch_sql, needs_price
 
 BLOCK_S = 5 * 3600
 MINUTE_S = 60
 
 MINUTE_SQL = """
-SELECT CAST(ts / 60 AS INTEGER) AS mnt, COALESCE(model, request_model) AS m, {long} AS lc, {fast} AS fast,
+SELECT CAST(ts / 60 AS INTEGER) AS mnt, profile, account_id, COALESCE(model, request_model) AS m, {card} AS card,
+       {epoch} AS e, {billing} = 'subscription' AS sub,
        COUNT(*), SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens),
        SUM(cache_write_other_tokens), SUM(output_tokens), SUM(web_search_requests), MIN(ts), MAX(ts),
        MAX(rl_5h_reset)
-FROM requests WHERE {where}
-GROUP BY mnt, m, lc, fast ORDER BY mnt
-"""
-
-RATE_LIMIT_SQL = """
-SELECT ts, rl_5h_utilization, rl_5h_reset, rl_7d_utilization, rl_7d_reset, rl_5h_status, rl_7d_status,
-       rl_representative_claim
-FROM requests WHERE ts >= ? AND ts < ? AND (rl_5h_utilization IS NOT NULL OR rl_7d_utilization IS NOT NULL)
-{profile} ORDER BY ts DESC LIMIT 1
+FROM requests WHERE endpoint = 'messages' AND ts >= ? AND ts < ?
+GROUP BY mnt, profile, account_id, m, card, e, sub ORDER BY mnt
 """
 
 
@@ -56,35 +52,41 @@ class Block:
     cost: Decimal = Decimal(0)
     unpriced_requests: int = 0
     unpriced_models: set[str] = field(default_factory=set)
+    profiles: set[str] = field(default_factory=set)
 
     @property
     def tokens(self) -> int:
         return self.input + self.cache_read + self.cache_write + self.output
 
-
-def latest_rate_limits(
-    conn: sqlite3.Connection, since: float, until: float, profile: str | None = None
-) -> dict[str, Any] | None:
-    """The newest utilization/reset figures the upstream sent in [since, until), as fractions (0-1+)."""
-    params: list[Any] = [since, until]
-    clause = ""
-    if profile:
-        clause = "AND profile = ?"
-        params.append(profile)
-    row = conn.execute(RATE_LIMIT_SQL.format(profile=clause), params).fetchone()
-    if row is None:
-        return None
-    keys = ("ts", "utilization_5h", "reset_5h", "utilization_7d", "reset_7d", "status_5h", "status_7d", "binding")
-    return dict(zip(keys, tuple(row), strict=True))
+    def add(self, sums: TokenSums, count: int, cost: Decimal | None, model: str | None) -> None:
+        self.requests += count
+        self.input += sums.input
+        self.cache_read += sums.cache_read
+        self.cache_write += sums.cache_write
+        self.output += sums.output
+        if cost is not None:
+            self.cost += cost
+        elif needs_price(sums):
+            self.unpriced_requests += count
+            self.unpriced_models.add(model or "?")
 
 
-def _where(since: float, until: float, profile: str | None) -> tuple[str, list[Any]]:
-    clauses = ["endpoint = 'messages'", "ts >= ?", "ts < ?"]
-    params: list[Any] = [since, until]
-    if profile:
-        clauses.append("profile = ?")
-        params.append(profile)
-    return " AND ".join(clauses), params
+@dataclass(slots=True)
+class Other:
+    """Traffic in the range that no subscription paid for."""
+
+    requests: int = 0
+    tokens: int = 0
+    cost: Decimal = Decimal(0)
+    unpriced_requests: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "total_tokens": self.tokens,
+            "cost_usd": _usd(self.cost),
+            "unpriced_requests": self.unpriced_requests,
+        }
 
 
 def _open_block(first_ts: float, reset: int | None) -> Block:
@@ -94,38 +96,34 @@ def _open_block(first_ts: float, reset: int | None) -> Block:
     return Block(start=start, end=start + BLOCK_S, window="estimated")
 
 
-def build_blocks(
-    conn: sqlite3.Connection, pricer: Pricer, since: float, until: float, profile: str | None
-) -> list[Block]:
-    where, params = _where(since, until, profile)
-    sql = MINUTE_SQL.format(long=LONG_CONTEXT_SQL, fast=FAST_SQL, where=where)
-    blocks: list[Block] = []
-    current: Block | None = None
-    for r in conn.execute(sql, params):
-        model, long_context, fast, count = r[1], bool(r[2]), bool(r[3]), r[4]
-        sums = TokenSums(r[5] or 0, r[6] or 0, r[7] or 0, r[8] or 0, r[9] or 0, r[10] or 0, r[11] or 0)
-        first, last, reset = r[12], r[13], r[14]
-        if current is None or first >= current.end:
-            current = _open_block(first, reset)
-            current.first_ts = first
-            blocks.append(current)
-        b = current
-        b.last_ts = max(b.last_ts, last)
-        b.first_ts = min(b.first_ts, first)
-        b.requests += count
-        b.input += sums.input
-        b.cache_read += sums.cache_read
-        b.cache_write += sums.cache_write_5m + sums.cache_write_1h + sums.cache_write_other
-        b.output += sums.output
-        cost = pricer.cost(model, sums, long_context, fast)
-        if cost is None:
-            if sums.input or sums.output or sums.cache_read or sums.cache_write_5m or sums.cache_write_1h:
-                b.unpriced_requests += count
-                b.unpriced_models.add(model or "?")
-        else:
-            b.cost += cost
-    pricer.save()
-    return blocks
+def build_blocks(conn: sqlite3.Connection, ctx: ReportContext) -> tuple[dict[str, list[Block]], Other]:
+    """Each subscription account's blocks in the context's range, and the rest of the traffic."""
+    edges, instants = ctx.pricer.edges, ctx.pricer.instants
+    sql = MINUTE_SQL.format(card=card_code_sql(edges), epoch=epoch_sql(instants), billing=billing_sql(ctx.profiles))
+    blocks: dict[str, list[Block]] = {}
+    other = Other()
+    for r in conn.execute(sql, (ctx.since, ctx.until)):
+        profile, account_id, model, card, epoch, sub, count = r[1], r[2], r[3], r[4], r[5], r[6], r[7]
+        sums = TokenSums(*(v or 0 for v in r[8:15]))
+        first, last, reset = r[15], r[16], r[17]
+        cost = ctx.pricer.cost(model, sums, decode_card(card, edges), epoch)
+        if not sub:
+            other.requests += count
+            other.tokens += sums.total
+            other.cost += cost or 0
+            other.unpriced_requests += count if cost is None and needs_price(sums) else 0
+            continue
+        own = blocks.setdefault(ctx.profiles.account_key(profile, account_id), [])
+        if not own or first >= own[-1].end:
+            own.append(_open_block(first, reset))
+            own[-1].first_ts = first
+        block = own[-1]
+        block.first_ts = min(block.first_ts, first)
+        block.last_ts = max(block.last_ts, last)
+        block.profiles.add(profile or "-")
+        block.add(sums, count, cost, model)
+    ctx.pricer.save()
+    return blocks, other
 
 
 def _usd(value: Decimal | float) -> float:
@@ -150,6 +148,7 @@ def block_dict(b: Block, now: float) -> dict[str, Any]:
         "cost_usd": _usd(b.cost) if b.requests > b.unpriced_requests or not b.unpriced_requests else None,
         "unpriced_requests": b.unpriced_requests,
         "unpriced_models": sorted(b.unpriced_models),
+        "profiles": sorted(b.profiles),
     }
     if active:
         out.update(burn_rate(b, now))
@@ -171,29 +170,39 @@ def burn_rate(b: Block, now: float) -> dict[str, Any]:
     }
 
 
-def blocks_report(
-    conn: sqlite3.Connection,
-    pricer: Pricer,
-    since: float,
-    until: float,
-    *,
-    profile: str | None = None,
-    now: float | None = None,
-) -> dict[str, Any]:
-    """Blocks in [since, until), each with the rate-limit figures recorded inside it; the active one flagged."""
-    now = time.time() if now is None else now
-    blocks = build_blocks(conn, pricer, since, until, profile)
-    rows = []
-    for b in blocks:
-        row = block_dict(b, now)
-        row["rate_limits"] = latest_rate_limits(conn, b.start, b.end, profile)
-        rows.append(row)
-    active = next((r for r in rows if r["active"]), None)
+def blocks_report(conn: sqlite3.Connection | None, ctx: ReportContext, *, profile: str | None = None) -> dict[str, Any]:
+    """Per subscription account: its blocks in the range (the active one flagged, each with the
+    figures its profiles reported inside it), and beside them the traffic no subscription paid."""
+    now = ctx.now
+    known = limits.accounts(conn, ctx.profiles, now)
+    members = {a.key: a.profiles for a in known}
+    blocks, other = build_blocks(conn, ctx) if conn is not None else ({}, Other())
+    accounts = []
+    for key in sorted(blocks, key=lambda k: -blocks[k][-1].last_ts):
+        names = sorted({*members.get(key, []), *(p for b in blocks[key] for p in b.profiles)})
+        if profile is not None and profile not in names:
+            continue
+        rows = []
+        for b in blocks[key]:
+            row = block_dict(b, now)
+            row["rate_limits"] = limits.latest(conn, b.start, b.end, names) if conn is not None else None
+            rows.append(row)
+        accounts.append(
+            {
+                "account": key,
+                "profiles": names,
+                "blocks": rows,
+                "active": next((r for r in rows if r["active"]), None),
+                "rate_limits": limits.current(limits.latest(conn, ctx.since, ctx.until, names), now)
+                if conn is not None
+                else None,
+            }
+        )
     return {
-        "since": since,
-        "until": until,
+        "since": ctx.since,
+        "until": ctx.until,
         "now": now,
-        "blocks": rows,
-        "active": active,
-        "rate_limits": latest_rate_limits(conn, since, until, profile),
+        "range": ctx.range_label(),
+        "accounts": accounts,
+        "other_traffic": other.to_dict(),
     }

@@ -1,48 +1,60 @@
 """API list prices for the usage log's token classes: genai-prices plus config overrides.
 
-Cost is computed at report time, never stored per row. Reports GROUP BY (model, long-context
-flag, fast mode) in SQL and price each group's token sums here, so a price change (a new
+Cost is computed at report time, never stored per row. Reports GROUP BY (model, price card,
+price period) in SQL and price each group's token sums here, so a price change (a new
 genai-prices release, an override in config.toml) reaches every old row at once, and a report
 over a million rows prices a few hundred groups instead of a million requests.
 
-That is exact because pricing is linear once the tier is fixed: Anthropic bills a long-context
-request (whole prompt > 200k tokens on models whose card has the tier) at the higher rate for
-every class, output included, so the tier is decided per request in SQL (`LONG_CONTEXT_SQL`),
-and each (model, tier) pair gets a flat `RateCard` of USD per million tokens per class.
+That is exact because pricing is linear once three things are fixed per request:
+- the *tier*: a long-context tier applies to every class of a request (output included) whose
+  whole prompt exceeds the model's own tier start (200k for most, 100k for claude-haiku-5-5);
+  `edges` are all the tier starts the price data and overrides know, and SQL puts each request
+  in its band between them (rules.band_sql), so every model's own start is honoured;
+- the *date*: list prices change on dates (genai-prices' dated prices, UTC midnights, e.g.
+  claude-opus-4-6 dropped its long-context premium on 2026-03-13); `instants` are those dates,
+  and each request is priced in the period it fell in (rules.epoch_sql);
+- *fast mode* (`speed: "fast"`, its own per-model card) and *US-only inference* (x1.1, rules).
 
-The rate card is derived through genai-prices' own calculator rather than by reading its
-price keys, which keeps its mapping rules: its `Usage.input_tokens` is the whole prompt
-(input + cache reads + cache writes) while Anthropic's `input_tokens` excludes cache tokens,
-and its `cache_write_tokens` is the total of writes of which `cache_write_1h_tokens` is the
-1-hour part. Mapping Anthropic's fields across directly misprices (see REFERENCE "Prices").
-Unclassified cache writes (the remainder beyond the 5m/1h breakdown) price at the 5-minute rate,
-Anthropic's default TTL. A model neither genai-prices nor an override knows is *unpriced*: the
-reports say so and never count it as $0.
+Each (model, band, fast, period) gets a flat `RateCard` of USD per million tokens per class,
+derived through genai-prices' own calculator rather than by reading its price keys, which keeps
+its mapping rules: its `Usage.input_tokens` is the whole prompt (input + cache reads + cache
+writes) while Anthropic's `input_tokens` excludes cache tokens, and its `cache_write_tokens` is
+the total of writes of which `cache_write_1h_tokens` is the 1-hour part. Unclassified cache writes
+(the remainder beyond the 5m/1h breakdown) price at the 5-minute rate, Anthropic's default TTL.
+Web searches are priced per thousand; web fetches cost nothing but their tokens. A model neither
+genai-prices nor an override knows is *unpriced*: the reports say so and never count it as $0.
 
-Rate cards are cached in memory and in a small JSON file in the state dir (keyed by the
-genai-prices version and the overrides), so `ccgate statusline` can price without importing
-genai-prices on every prompt.
+Rate cards, edges and instants are cached in memory and in a small JSON file in the state dir
+(keyed by the genai-prices version), so `ccgate statusline` prices without importing genai-prices.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from ccgate.errors import ConfigError
+from ccgate.reports.rules import (
+    US_MULTIPLIER,
+    Card,
+    TokenSums,
+    card_of,
+    epoch_of,
+    needs_price,
+    sums_of,
+)
+
+CACHE_FORMAT = 2  # bump when the cache file's layout changes
 
 PROVIDER = "anthropic"
-LONG_CONTEXT_THRESHOLD = 200_000
+DEFAULT_LONG_CONTEXT_START = 200_000
 MTOK = Decimal(1_000_000)
-# The whole prompt of one request, as Anthropic counts it for the long-context tier.
-PROMPT_SQL = (
-    "(input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens + cache_write_other_tokens)"
-)
-LONG_CONTEXT_SQL = f"({PROMPT_SQL} > {LONG_CONTEXT_THRESHOLD})"
-FAST_SQL = "(COALESCE(speed, '') = 'fast')"
+# Epoch 0, before the first dated price change: priced as of this day.
+BEFORE_ANY_CHANGE = datetime(2000, 1, 1, tzinfo=UTC)
 
 CLASSES = ("input", "cache_read", "cache_write_5m", "cache_write_1h", "output")
 # Override keys (genai-prices' price-key names) and Anthropic's published multipliers of the
@@ -79,29 +91,18 @@ class RateCard:
         return cls(**{k: Decimal(v) for k, v in data.items() if k != "source"}, source=data.get("source", "?"))
 
 
-@dataclass(slots=True)
-class TokenSums:
-    """Token sums of a group of requests that share model, tier and speed."""
-
-    input: int = 0
-    cache_read: int = 0
-    cache_write_5m: int = 0
-    cache_write_1h: int = 0
-    cache_write_other: int = 0
-    output: int = 0
-    web_search: int = 0
-
-
-def cost_of(card: RateCard, t: TokenSums) -> Decimal:
-    """Linear cost of a group under one flat card (the tier was decided per request in SQL)."""
+def cost_of(card: RateCard, t: TokenSums, *, us: bool = False) -> Decimal:
+    """Linear cost of a group under one flat card (tier, period and speed were decided per request)."""
     tokens = (
         t.input * card.input
         + t.cache_read * card.cache_read
         + (t.cache_write_5m + t.cache_write_other) * card.cache_write_5m
         + t.cache_write_1h * card.cache_write_1h
         + t.output * card.output
-    )
-    return tokens / MTOK + t.web_search * card.web_search / 1000
+    ) / MTOK
+    if us:
+        tokens *= US_MULTIPLIER
+    return tokens + t.web_search * card.web_search / 1000
 
 
 # --- overrides from config.toml [prices.<model>] ---------------------------------------------
@@ -122,7 +123,7 @@ def _decimal(model: str, key: str, value: Any) -> Decimal:
 def _card_from_table(model: str, table: dict[str, Any]) -> RateCard:
     rates: dict[str, Decimal] = {}
     for key, value in table.items():
-        if key == "long_context":
+        if key in ("long_context", "start"):
             continue
         if key not in OVERRIDE_KEYS:
             allowed = ", ".join(OVERRIDE_KEYS)
@@ -139,6 +140,7 @@ def _card_from_table(model: str, table: dict[str, Any]) -> RateCard:
 class Override:
     base: RateCard
     long_context: RateCard | None  # None: the model has no long-context tier
+    start: int = DEFAULT_LONG_CONTEXT_START  # the long-context tier applies to prompts above this
 
 
 def parse_overrides(prices: dict[str, Any]) -> dict[str, Override]:
@@ -152,7 +154,10 @@ def parse_overrides(prices: dict[str, Any]) -> dict[str, Override]:
             raise ConfigError(f"prices.{model}.long_context must be a table")
         base = _card_from_table(model, table)
         long_card = _card_from_table(f"{model}.long_context", long_table) if long_table else None
-        out[model.lower()] = Override(base, long_card)
+        start = long_table.get("start", DEFAULT_LONG_CONTEXT_START) if long_table else DEFAULT_LONG_CONTEXT_START
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ConfigError(f"prices.{model}.long_context.start must be a whole number of tokens >= 0")
+        out[model.lower()] = Override(base, long_card, start)
     return out
 
 
@@ -168,28 +173,35 @@ def _find_override(overrides: dict[str, Override], model: str) -> Override | Non
 # --- genai-prices -----------------------------------------------------------------------------
 
 
-def _genai_card(model: str, long_context: bool, fast: bool) -> RateCard | None:
-    """Flatten genai-prices' card to one tier, then read each class's rate through its calculator."""
-    from datetime import UTC, datetime
-
-    from genai_prices import Usage, data_snapshot, types
+def _model_info(model: str) -> Any:
+    from genai_prices import data_snapshot
 
     try:
-        _provider, info = data_snapshot.get_snapshot().find_provider_model(model, None, PROVIDER, None)
+        return data_snapshot.get_snapshot().find_provider_model(model, None, PROVIDER, None)[1]
     except LookupError:
         return None
+
+
+def _genai_card(model: str, prompt_floor: int, fast: bool, when: datetime) -> RateCard | None:
+    """The model's card in force at `when`, flattened to the tier a prompt of `prompt_floor` tokens
+    is in, then each class's rate read through genai-prices' calculator."""
+    from genai_prices import Usage, types
+
+    info = _model_info(model)
+    if info is None:
+        return None
     context: dict[str, str] = {"speed": "fast"} if fast else {}
-    prices = info.get_prices(datetime.now(tz=UTC), context or None)
+    prices = info.get_prices(when, context or None)
     flat: dict[str, Any] = {}
     for key, value in prices.__dict__.items():
         if isinstance(value, types.TieredPrices):
-            value = _tier_price(value, LONG_CONTEXT_THRESHOLD + 1 if long_context else 0)
+            value = _tier_price(value, prompt_floor)
         flat[key] = value
     card = types.ModelPrice(**flat)
     million = 1_000_000
 
     def price(**usage: int) -> Decimal:
-        return card.calc_price(Usage(**usage))["total_price"]
+        return Decimal(card.calc_price(Usage(**usage))["total_price"])
 
     base_input = price(input_tokens=million)
     return RateCard(
@@ -202,8 +214,35 @@ def _genai_card(model: str, long_context: bool, fast: bool) -> RateCard | None:
     )
 
 
+def _genai_rules() -> tuple[list[int], list[float]]:
+    """Every tier start and every dated price change (as UTC midnight timestamps) in the price data."""
+    from genai_prices import data_snapshot, types
+
+    starts: set[int] = set()
+    changes: set[float] = set()
+    for provider in data_snapshot.get_snapshot().providers:
+        if provider.id != PROVIDER:
+            continue
+        for model in provider.models:
+            conditional = model.prices if isinstance(model.prices, list) else [model.prices]
+            variants = [v for v in model.price_variants or () if set(v.when) <= {"speed"}]
+            for entry in [*conditional, *variants]:
+                prices = getattr(entry, "prices", entry)
+                starts.update(
+                    tier.start
+                    for value in prices.__dict__.values()
+                    if isinstance(value, types.TieredPrices)
+                    for tier in value.tiers
+                )
+                constraint = getattr(entry, "constraint", None)
+                if isinstance(constraint, types.StartDateConstraint):
+                    day = constraint.start_date
+                    changes.add(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    return sorted(starts), sorted(changes)
+
+
 def _tier_price(tiered: Any, prompt_tokens: int) -> Decimal:
-    applicable = tiered.base
+    applicable: Decimal = tiered.base
     for tier in tiered.tiers:
         if prompt_tokens > tier.start:
             applicable = tier.price
@@ -230,60 +269,89 @@ def _genai_version() -> str:
 
 
 class Pricer:
-    """Rate cards per (model, long-context, fast), memoised; None means unpriced."""
+    """Rate cards per (model, prompt band, fast mode, price period), memoised; None means unpriced."""
 
     def __init__(self, overrides: dict[str, Override] | None = None, cache_file: Path | None = None) -> None:
         self.overrides = overrides or {}
         self.cache_file = cache_file
-        self._cards: dict[tuple[str, bool, bool], RateCard | None] = {}
-        self._file_cards: dict[str, Any] | None = None
+        self._cards: dict[tuple[str, int, bool, int], RateCard | None] = {}
+        self._file: dict[str, Any] | None = None
         self._file_dirty = False
 
     @classmethod
     def from_config(cls, config: Any, cache_file: Path | None = None) -> Pricer:
         return cls(parse_overrides(config.prices), cache_file)
 
-    def card(self, model: str | None, long_context: bool = False, fast: bool = False) -> RateCard | None:
+    @property
+    def edges(self) -> tuple[int, ...]:
+        """Every long-context tier start a price source knows, ascending."""
+        starts = {*self._rules()[0], *(o.start for o in self.overrides.values() if o.long_context is not None)}
+        return tuple(sorted(starts))
+
+    @property
+    def instants(self) -> tuple[float, ...]:
+        """When list prices changed (UTC midnights), ascending: price period k starts at instants[k-1]."""
+        return tuple(self._rules()[1])
+
+    def card(self, model: str | None, card: Card, epoch: int = 0) -> RateCard | None:
         if not model:
             return None
-        key = (model, long_context, fast)
+        key = (model, card.prompt_floor, card.fast, epoch)
         if key not in self._cards:
-            self._cards[key] = self._lookup(model, long_context, fast)
+            self._cards[key] = self._lookup(*key)
         return self._cards[key]
 
-    def cost(
-        self, model: str | None, sums: TokenSums, long_context: bool = False, fast: bool = False
-    ) -> Decimal | None:
-        card = self.card(model, long_context, fast)
-        return None if card is None else cost_of(card, sums)
+    def cost(self, model: str | None, sums: TokenSums, card: Card, epoch: int = 0) -> Decimal | None:
+        rates = self.card(model, card, epoch)
+        return None if rates is None else cost_of(rates, sums, us=card.us)
 
-    def _lookup(self, model: str, long_context: bool, fast: bool) -> RateCard | None:
+    def row_cost(self, row: Any) -> Decimal | None:
+        """One `requests` row (or UsageRecord fields as a mapping), priced exactly as the reports price it."""
+        sums = sums_of(row)
+        if not needs_price(sums):
+            return Decimal(0)
+        card = card_of(sums.prompt, row.get("inference_geo"), row.get("speed"), self.edges)
+        return self.cost(row.get("model") or row.get("request_model"), sums, card, epoch_of(row["ts"], self.instants))
+
+    def _when(self, epoch: int) -> datetime:
+        instants = self.instants
+        return datetime.fromtimestamp(instants[epoch - 1], UTC) if epoch else BEFORE_ANY_CHANGE
+
+    def _lookup(self, model: str, prompt_floor: int, fast: bool, epoch: int) -> RateCard | None:
         override = _find_override(self.overrides, model)
         if override is not None:
-            if long_context and override.long_context is not None:
+            if override.long_context is not None and prompt_floor > override.start:
                 return override.long_context
             return override.base
-        file_key = f"{model}|{int(long_context)}|{int(fast)}"
-        cached = self._file_cache().get(file_key, "missing")
-        if cached != "missing":
+        file_key = f"{model}|{prompt_floor}|{int(fast)}|{epoch}"
+        cards = self._file_cache().setdefault("cards", {})
+        if file_key in cards:
+            cached = cards[file_key]
             return None if cached is None else RateCard.from_json(cached)
-        card = _genai_card(model, long_context, fast)
-        self._file_cache()[file_key] = None if card is None else card.to_json()
+        rates = _genai_card(model, prompt_floor, fast, self._when(epoch))
+        cards[file_key] = None if rates is None else rates.to_json()
         self._file_dirty = True
-        return card
+        return rates
+
+    def _rules(self) -> tuple[list[int], list[float]]:
+        cache = self._file_cache()
+        if "edges" not in cache:
+            cache["edges"], cache["instants"] = _genai_rules()
+            self._file_dirty = True
+        return cache["edges"], cache["instants"]
 
     # The file cache is keyed by the genai-prices version: an upgrade reprices everything.
     def _file_cache(self) -> dict[str, Any]:
-        if self._file_cards is None:
-            self._file_cards = {}
+        if self._file is None:
+            self._file = {}
             if self.cache_file is not None:
                 try:
                     data = json.loads(self.cache_file.read_text())
-                    if data.get("genai_prices") == _genai_version():
-                        self._file_cards = data.get("cards", {})
+                    if data.get("genai_prices") == _genai_version() and data.get("format") == CACHE_FORMAT:
+                        self._file = data.get("cache", {})
                 except (OSError, ValueError, AttributeError):
                     pass
-        return self._file_cards
+        return self._file
 
     def save(self) -> None:
         """Write new lookups to the cache file (best effort; it is only a cache)."""
@@ -291,9 +359,9 @@ class Pricer:
             return
         from ccgate.fileio import write_private
 
-        data = json.dumps({"genai_prices": _genai_version(), "cards": self._file_cards}).encode()
+        payload = {"genai_prices": _genai_version(), "format": CACHE_FORMAT, "cache": self._file}
         try:
-            write_private(self.cache_file, data)  # 0600 whatever the umask, never half-written
+            write_private(self.cache_file, json.dumps(payload).encode())  # 0600 whatever the umask
             self._file_dirty = False
         except OSError:
             pass

@@ -37,6 +37,7 @@ CSV_FIELDS = (
     "unpriced_models",
 )
 BLOCK_CSV_FIELDS = (
+    "account",
     "start",
     "end",
     "window",
@@ -85,13 +86,16 @@ def stats_csv(report: dict[str, Any]) -> str:
 
 
 def blocks_csv(report: dict[str, Any]) -> str:
+    """One line per block of each subscription account (the `account` column says whose)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, BLOCK_CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for block in report["blocks"]:
-        limits = block.get("rate_limits") or {}
-        flat = {**block, **{k: limits.get(k) for k in ("utilization_5h", "reset_5h", "utilization_7d", "reset_7d")}}
-        writer.writerow({k: _csv_value(flat.get(k)) for k in BLOCK_CSV_FIELDS})
+    for account in report["accounts"]:
+        for block in account["blocks"]:
+            limits = block.get("rate_limits") or {}
+            keys = ("utilization_5h", "reset_5h", "utilization_7d", "reset_7d")
+            flat = {**block, "account": account["account"], **{k: limits.get(k) for k in keys}}
+            writer.writerow({k: _csv_value(flat.get(k)) for k in BLOCK_CSV_FIELDS})
     return buf.getvalue()
 
 
@@ -186,7 +190,7 @@ def print_stats(report: dict[str, Any], *, chart: bool, breakdown: bool) -> None
 
     console = Console()
     cols = stats_columns(report, report["by"])
-    title = f"ccgate stats by {report['by']} ({report['tz']})"
+    title = report["title"]
     if report["totals"]["cost_basis"] == "api-equivalent":
         title += " · cost is API-equivalent (subscription)"
     body: list[tuple[dict[str, Any], str | None]] = []
@@ -258,28 +262,40 @@ def print_blocks(report: dict[str, Any], tz: tzinfo) -> None:
     from rich.console import Console
 
     console = Console()
-    body = [(b, "bold" if b["active"] else None) for b in report["blocks"]]
-    console.print(_table(console, "5-hour blocks (* active)", block_columns(tz), body))
-    active = report.get("active")
-    if active:
+    for account in report["accounts"]:
+        body = [(b, "bold" if b["active"] else None) for b in account["blocks"]]
+        title = f"5-hour blocks of {', '.join(account['profiles'])} (* active) · {report['range']}"
+        console.print(_table(console, title, block_columns(tz), body))
+        _print_active(console, account.get("active"))
+        rl = account.get("rate_limits")
+        if rl:
+            console.print(
+                f"latest upstream figures ({local_time(rl['ts'], tz)}): 5h {percent(rl['utilization_5h'])} "
+                f"resets {local_time(rl['reset_5h'], tz)}; 7d {percent(rl['utilization_7d'])} "
+                f"resets {local_time(rl['reset_7d'], tz)}",
+                highlight=False,
+            )
+    other = report["other_traffic"]
+    if other["requests"]:
         console.print(
-            f"active block: {tokens(active['total_tokens'])} tokens, {money(active['cost_usd'])} so far; "
-            f"burn {active['burn_tokens_per_min']:,.0f} tokens/min, {money(active['burn_cost_per_hour_usd'])}/hour; "
-            f"{active['minutes_remaining']:.0f} min left → projected "
-            f"{tokens(active['projected_total_tokens'])} tokens, "
-            f"{money(active['projected_cost_usd'])}",
+            f"beside the subscription blocks: {tokens(other['requests'])} request(s) no subscription paid for "
+            f"(API key, LiteLLM, unknown), {money(other['cost_usd'], other['unpriced_requests'])}",
             highlight=False,
         )
-    else:
+
+
+def _print_active(console: Any, active: dict[str, Any] | None) -> None:
+    if not active:
         console.print("no active block", style="dim")
-    rl = report.get("rate_limits")
-    if rl:
-        console.print(
-            f"latest upstream figures ({local_time(rl['ts'], tz)}): 5h {percent(rl['utilization_5h'])} "
-            f"resets {local_time(rl['reset_5h'], tz)}; 7d {percent(rl['utilization_7d'])} "
-            f"resets {local_time(rl['reset_7d'], tz)}",
-            highlight=False,
-        )
+        return
+    console.print(
+        f"active block: {tokens(active['total_tokens'])} tokens, {money(active['cost_usd'])} so far; "
+        f"burn {active['burn_tokens_per_min']:,.0f} tokens/min, {money(active['burn_cost_per_hour_usd'])}/hour; "
+        f"{active['minutes_remaining']:.0f} min left → projected "
+        f"{tokens(active['projected_total_tokens'])} tokens, "
+        f"{money(active['projected_cost_usd'])}",
+        highlight=False,
+    )
 
 
 # --- agent trees (ccgate stats --by agent / --session) -----------------------------------------

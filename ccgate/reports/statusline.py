@@ -1,68 +1,58 @@
 """`ccgate statusline`: Claude Code's statusLine command (JSON on stdin, one line on stdout).
 
 It runs on every prompt, so it stays off the slow paths: no rich, and no genai-prices import
-once the rate cards it needs are in the price cache file (pricing.Pricer). Two indexed SQL
-queries (today's rows by ts, this session's by session_id), each grouped by model and tier.
+once the rate cards it needs are in the price cache file (pricing.Pricer). Its figures are the
+reports' own: today and this session through `stats_report` (the hourly sums and an indexed
+session read), limits through reports/limits.py, for the account of the session's profile. It
+opens the usage log read-only and never upgrades it: a log from an older ccgate shows no figures.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from ccgate.reports.pricing import FAST_SQL, LONG_CONTEXT_SQL, Pricer, TokenSums
-
-COST_SQL = """
-SELECT COALESCE(model, request_model), {long}, {fast}, COUNT(*), SUM(input_tokens), SUM(cache_read_tokens),
-       SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cache_write_other_tokens), SUM(output_tokens),
-       SUM(web_search_requests)
-FROM requests WHERE endpoint = 'messages' AND {where}
-GROUP BY 1, 2, 3
-"""
+from ccgate.reports import limits
+from ccgate.reports.context import ReportContext
+from ccgate.reports.stats import query, stats_report
 
 
-def priced_sum(conn: sqlite3.Connection, pricer: Pricer, where: str, params: list[Any]) -> tuple[Decimal, int]:
-    """Cost of the matching rows and how many of them had no price."""
-    total, unpriced = Decimal(0), 0
-    for r in conn.execute(COST_SQL.format(long=LONG_CONTEXT_SQL, fast=FAST_SQL, where=where), params):
-        sums = TokenSums(*(v or 0 for v in r[4:11]))
-        cost = pricer.cost(r[0], sums, bool(r[1]), bool(r[2]))
-        if cost is None:
-            unpriced += r[3]
-        else:
-            total += cost
-    return total, unpriced
+def _spend(conn: sqlite3.Connection, ctx: ReportContext, **filters: Any) -> tuple[Decimal, int]:
+    """Cost of the matching rows at list prices and how many of them, with tokens, had no price."""
+    totals = stats_report(conn, ctx, query(ctx, "billing", **filters)).totals
+    return Decimal(str(totals["cost_usd"] or 0)), totals["unpriced_requests"]
 
 
-def statusline_data(
-    conn: sqlite3.Connection | None, pricer: Pricer, session_id: str | None, tz: tzinfo, now: float | None = None
-) -> dict[str, Any]:
-    now = time.time() if now is None else now
+def statusline_data(conn: sqlite3.Connection | None, ctx: ReportContext, session_id: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {"today_usd": None, "session_usd": None, "rate_limits": None}
     if conn is None:
         return out
-    local = datetime.fromtimestamp(now, tz)
-    midnight = datetime(local.year, local.month, local.day, tzinfo=tz).timestamp()
-    out["today_usd"], out["today_unpriced"] = priced_sum(conn, pricer, "ts >= ?", [midnight])
+    local = datetime.fromtimestamp(ctx.now, ctx.tz)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=ctx.tz).timestamp()
+    ctx.since, ctx.until = midnight, ctx.now + 1
+    out["today_usd"], out["today_unpriced"] = _spend(conn, ctx)
     if session_id:
-        out["session_usd"], out["session_unpriced"] = priced_sum(conn, pricer, "session_id = ?", [session_id])
-    row = conn.execute(
-        "SELECT rl_5h_utilization, rl_5h_reset, rl_7d_utilization, rl_7d_reset FROM requests "
-        "WHERE ts >= ? AND rl_5h_utilization IS NOT NULL ORDER BY ts DESC LIMIT 1",
-        (now - timedelta(days=7).total_seconds(),),
-    ).fetchone()
-    if row is not None:
-        out["rate_limits"] = {
-            "utilization_5h": row[0],
-            "reset_5h": row[1],
-            "utilization_7d": row[2],
-            "reset_7d": row[3],
-        }
-    pricer.save()
+        ctx.since, ctx.until = 0.0, ctx.now + 1
+        out["session_usd"], out["session_unpriced"] = _spend(conn, ctx, session=session_id)
+    out["rate_limits"] = session_limits(conn, ctx, session_id)
     return out
+
+
+def session_limits(conn: sqlite3.Connection, ctx: ReportContext, session_id: str | None) -> dict[str, Any] | None:
+    """The current figures of the account the session's profile belongs to (without a session: the newest)."""
+    row = None
+    if session_id:
+        row = conn.execute(
+            "SELECT profile FROM requests WHERE session_id = ? AND profile IS NOT NULL ORDER BY ts DESC LIMIT 1",
+            (session_id,),
+        ).fetchone()
+    if row is not None:
+        account = limits.account_of(conn, ctx.profiles, row[0], ctx.now)
+        return account.latest if account is not None else None
+    return limits.current(limits.latest(conn, ctx.now - limits.LOOKBACK_S, ctx.now + 1), ctx.now)
 
 
 def _money(value: Decimal | None, unpriced: int) -> str:
@@ -73,20 +63,16 @@ def _money(value: Decimal | None, unpriced: int) -> str:
     return f"${value:.2f}" + ("+?" if unpriced else "")
 
 
-def format_line(data: dict[str, Any], stdin: dict[str, Any], tz: tzinfo, now: float | None = None) -> str:
+def format_line(data: dict[str, Any], stdin: dict[str, Any], tz: tzinfo) -> str:
     """`ccgate · today $1.23 · session $0.45 · 5h 42% ↻15:00`; falls back to Claude Code's own figures.
 
-    A logged utilization whose window has already reset says nothing about the current window: it
-    is dropped rather than shown stale."""
-    now = time.time() if now is None else now
+    A window whose reset has passed says nothing about the current one: limits.current empties it."""
     parts = ["ccgate"]
     parts.append("today " + _money(data["today_usd"], data.get("today_unpriced", 0)))
     if data["session_usd"] is not None:
         parts.append("session " + _money(data["session_usd"], data.get("session_unpriced", 0)))
-    rl = data["rate_limits"]
-    utilization, reset = (rl["utilization_5h"], rl["reset_5h"]) if rl else (None, None)
-    if isinstance(reset, int | float) and reset <= now:
-        utilization, reset = None, None
+    rl = data["rate_limits"] or {}
+    utilization, reset = rl.get("utilization_5h"), rl.get("reset_5h")
     if utilization is None:
         five = (stdin.get("rate_limits") or {}).get("five_hour") or {}
         if isinstance(five.get("used_percentage"), int | float):
@@ -108,9 +94,7 @@ def main() -> None:
 
     try:
         from ccgate.config import load_config
-        from ccgate.reports.pricing import Pricer, default_cache_file
-        from ccgate.reports.timespec import resolve_tz
-        from ccgate.usage import store
+        from ccgate.reports import context, reader
 
         try:
             stdin = json.loads(sys.stdin.read() or "{}")
@@ -118,10 +102,13 @@ def main() -> None:
             stdin = {}
         if not isinstance(stdin, dict):
             stdin = {}
-        tz = resolve_tz(None)
-        pricer = Pricer.from_config(load_config(), default_cache_file())
-        conn = store.connect_reader()
+        ctx = context.build(load_config(), now=time.time())
+        try:
+            conn = reader.open_log()
+        except reader.LogOutdated:
+            conn = None
         session = stdin.get("session_id") if isinstance(stdin.get("session_id"), str) else None
-        print(format_line(statusline_data(conn, pricer, session, tz), stdin, tz))
+        print(format_line(statusline_data(conn, ctx, session), stdin, ctx.tz))
     except Exception as exc:  # a status line must never break the prompt
-        print(f"ccgate: {type(exc).__name__}")
+        message = getattr(exc, "message", None)
+        print(f"ccgate: {message}" if isinstance(message, str) else f"ccgate: {type(exc).__name__}")

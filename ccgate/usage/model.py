@@ -20,6 +20,7 @@ Outcome = Literal[
     "rejected",  # ccgate itself refused the request (413, 401 for a bad handle, 404 profile)
 ]
 Billing = Literal["subscription", "api", "unknown"]
+SEEN_GATEWAY, SEEN_TRANSCRIPT = 1, 2
 CredentialKind = Literal["oauth", "bearer", "api_key", "both", "sealed", "injected", "none"]
 
 
@@ -100,6 +101,14 @@ class UsageRecord:
     rl_representative_claim: str | None = None
     rl_overage_status: str | None = None
     retry_after: str | None = None
+    inference_geo: str | None = None  # usage.inference_geo: "us" is US-only inference, priced higher
+    # The ledger (m005): the session's working directory (from its transcript), the machine an
+    # imported row came from (None: this one), who saw it (SEEN_GATEWAY | SEEN_TRANSCRIPT), and the
+    # transcript's own token total when both did.
+    project: str | None = None
+    machine: str | None = None
+    seen: int = 1
+    transcript_tokens: int | None = None
 
     @property
     def cache_write_tokens(self) -> int:

@@ -211,6 +211,7 @@ def apply_usage(rec: UsageRecord, usage: Mapping[str, Any]) -> None:
         rec.web_search_requests = _as_int(server.get("web_search_requests"))
         rec.web_fetch_requests = _as_int(server.get("web_fetch_requests"))
     rec.service_tier = _opt_str(usage.get("service_tier"))
+    rec.inference_geo = _opt_str(usage.get("inference_geo"))
 
 
 def _apply_stream(rec: UsageRecord, result: Mapping[str, Any]) -> None:

@@ -7,9 +7,12 @@ is the real one (queue, batch, SQLite off the loop); `NullSink` serves `--no-log
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from ccgate.usage.model import Exchange
+from ccgate.usage.model import Exchange, UsageRecord
+
+Listener = Callable[[UsageRecord], None]
 
 
 class Sink(Protocol):
@@ -18,6 +21,9 @@ class Sink(Protocol):
     def submit(self, exchange: Exchange) -> None: ...
 
     def health(self) -> dict[str, Any]: ...
+
+    def add_listener(self, callback: Listener) -> None:
+        """`callback` gets each record once it is built (the dashboard's feed, the metrics)."""
 
     async def close(self) -> None: ...
 
@@ -36,6 +42,9 @@ class NullSink:
 
     def health(self) -> dict[str, Any]:
         return {"enabled": False, "submitted": self.submitted, "backlog": 0, "dropped": 0}
+
+    def add_listener(self, callback: Listener) -> None:
+        return None  # no records are built, so nobody is told of one
 
     async def close(self) -> None:
         return None

@@ -174,38 +174,71 @@ _ROLLUP_SOURCE_COLUMNS = (
 )
 
 
-def _create_rollup(conn: sqlite3.Connection, table: str, keys: Sequence[tuple[str, str]]) -> None:
-    """A table of `messages` rows summed per key, filled from the rows already logged and kept
-    up to date by an AFTER INSERT trigger, in the same transaction as each insert."""
+def _create_rollup(
+    conn: sqlite3.Connection,
+    table: str,
+    keys: Sequence[tuple[str, str]],
+    sums: Sequence[tuple[str, str]] = _ROLLUP_SUMS,
+    source_columns: Sequence[str] = _ROLLUP_SOURCE_COLUMNS,
+    *,
+    follow_changes: bool = False,
+) -> None:
+    """A table of `messages` rows summed per key, filled from the rows already logged and kept up to
+    date by triggers, in the same transaction as each change: inserts only, or (`follow_changes`)
+    deletes and updates too, a key whose last row went away disappearing with it."""
     key_names = [name for name, _ in keys]
-    columns = [*key_names, "requests", *(name for name, _ in _ROLLUP_SUMS)]
-    key_decl = ", ".join(f"{name} {'INTEGER' if name in ('hour', 'card') else 'TEXT'} NOT NULL" for name in key_names)
+    columns = [*key_names, "requests", *(name for name, _ in sums)]
+    key_decl = ", ".join(
+        f"{name} {'INTEGER' if name in ('hour', 'card', 'seen') else 'TEXT'} NOT NULL" for name in key_names
+    )
     sum_decl = ", ".join(f"{name} INTEGER NOT NULL" for name in columns[len(keys) :])
     conn.execute(
         f"CREATE TABLE {table} ({key_decl}, {sum_decl}, first_ts REAL NOT NULL, last_ts REAL NOT NULL,"
         f" PRIMARY KEY ({', '.join(key_names)})) WITHOUT ROWID"
     )
     key_sql = ", ".join(expr for _, expr in keys)
+    columns_read = (*source_columns, *(() if "endpoint" in source_columns else ("endpoint",)))
     conn.execute(
         f"INSERT INTO {table} ({', '.join(columns)}, first_ts, last_ts)"
-        f" SELECT {key_sql}, COUNT(*), {', '.join(f'SUM({expr})' for _, expr in _ROLLUP_SUMS)}, MIN(ts), MAX(ts)"
+        f" SELECT {key_sql}, COUNT(*), {', '.join(f'SUM({expr})' for _, expr in sums)}, MIN(ts), MAX(ts)"
         f" FROM requests WHERE endpoint = 'messages' GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}"
     )
-    new_row = ", ".join(f"NEW.{c} AS {c}" for c in _ROLLUP_SOURCE_COLUMNS)
-    added = ", ".join(f"{c} = {c} + excluded.{c}" for c in columns[len(keys) :])
-    # `WHERE true`: an upsert's SELECT needs one, or SQLite reads ON CONFLICT as a join clause.
-    conn.execute(
-        f"""
-        CREATE TRIGGER {table}_sum AFTER INSERT ON requests WHEN NEW.endpoint = 'messages'
-        BEGIN
-            INSERT INTO {table} ({", ".join(columns)}, first_ts, last_ts)
-            SELECT {key_sql}, 1, {", ".join(expr for _, expr in _ROLLUP_SUMS)}, ts, ts
-            FROM (SELECT {new_row}) WHERE true
-            ON CONFLICT DO UPDATE SET {added},
-                first_ts = MIN(first_ts, excluded.first_ts), last_ts = MAX(last_ts, excluded.last_ts);
-        END
-        """
-    )
+
+    def upsert(row: str, sign: str) -> str:
+        """Add (sign "") or take away (sign "-") the `row` (NEW or OLD) of `requests` from its key."""
+        picked = ", ".join(f"{row}.{c} AS {c}" for c in columns_read)
+        added = ", ".join(f"{c} = {c} + excluded.{c}" for c in columns[len(keys) :])
+        values = ", ".join(f"{sign}({expr})" for _, expr in sums)
+        # `WHERE …`: an upsert's SELECT needs one, or SQLite reads ON CONFLICT as a join clause.
+        return (
+            f"INSERT INTO {table} ({', '.join(columns)}, first_ts, last_ts)"
+            f" SELECT {key_sql}, {sign}1, {values}, ts, ts FROM (SELECT {picked}) WHERE endpoint = 'messages'"
+            f" ON CONFLICT DO UPDATE SET {added},"
+            " first_ts = MIN(first_ts, excluded.first_ts), last_ts = MAX(last_ts, excluded.last_ts);"
+        )
+
+    def settle(row: str) -> str:
+        """After taking `row` away: drop its key if no request is left, else recompute the key's
+        first and last timestamps from the requests it still has (a minimum cannot be subtracted)."""
+        picked = ", ".join(f"{row}.{c} AS {c}" for c in columns_read)
+        its_key = f"({', '.join(key_names)}) IN (SELECT {', '.join(expr for _, expr in keys)} FROM (SELECT {picked}))"
+        same_key = " AND ".join(f"{expr} = {table}.{name}" for name, expr in keys[1:])
+        return (
+            f"DELETE FROM {table} WHERE requests <= 0 AND {its_key};"
+            f" UPDATE {table} SET (first_ts, last_ts) = (SELECT MIN(ts), MAX(ts) FROM requests"
+            f" WHERE endpoint = 'messages' AND ts >= {table}.hour * 3600 AND ts < {table}.hour * 3600 + 3600"
+            f" AND {same_key}) WHERE {its_key};"
+        )
+
+    conn.execute(f"CREATE TRIGGER {table}_sum AFTER INSERT ON requests BEGIN {upsert('NEW', '')} END")
+    if follow_changes:
+        conn.execute(
+            f"CREATE TRIGGER {table}_unsum AFTER DELETE ON requests BEGIN {upsert('OLD', '-')} {settle('OLD')} END"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {table}_resum AFTER UPDATE ON requests BEGIN"
+            f" {upsert('OLD', '-')} {settle('OLD')} {upsert('NEW', '')} END"
+        )
 
 
 @migration
@@ -224,6 +257,72 @@ def m004_hourly_rollups(conn: sqlite3.Connection) -> None:
     _create_rollup(
         conn, "session_hourly", (_ROLLUP_KEYS[0], ("session_id", "COALESCE(session_id, '')"), *_ROLLUP_KEYS[1:])
     )
+
+
+# m005's rollup key and source columns, frozen with it. The price card: the prompt's band against
+# the tier starts the price data had when it was written (100k: claude-haiku-5-5; 200k: the
+# long-context models) times 4, plus US-only inference times 2, plus fast mode. A model whose tier
+# starts elsewhere is read from the raw rows (reports/stats.py), so the sums are never wrong.
+_PROMPT = (
+    "(input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens + cache_write_other_tokens)"
+)
+LEDGER_ROLLUP_EDGES = (100_000, 200_000)
+_LEDGER_CARD = (
+    f"(({_PROMPT} > 100000) + ({_PROMPT} > 200000)) * 4"
+    " + (COALESCE(inference_geo, '') = 'us') * 2 + (COALESCE(speed, '') = 'fast')"
+)
+_LEDGER_KEYS = (
+    ("hour", "CAST(ts / 3600 AS INTEGER)"),
+    ("profile", "COALESCE(profile, '')"),
+    ("account_id", "COALESCE(account_id, '')"),
+    ("project", "COALESCE(project, '')"),
+    ("machine", "COALESCE(machine, '')"),
+    ("seen", "seen"),
+    ("model", "COALESCE(model, request_model, '')"),
+    ("billing", "billing"),
+    ("card", _LEDGER_CARD),
+)
+_LEDGER_SOURCE_COLUMNS = (
+    *_ROLLUP_SOURCE_COLUMNS,
+    "project",
+    "machine",
+    "seen",
+    "inference_geo",
+)
+
+
+@migration
+def m005_ledger(conn: sqlite3.Connection) -> None:
+    """The whole ledger and the price rules.
+
+    `requests` gains: `inference_geo` (US-only inference is priced higher), `project` (the session's
+    working directory, from Claude Code's transcripts), `machine` (the machine an imported export
+    came from; NULL: this one), `seen` (bit 1: the forwarder saw it, bit 2: a transcript recorded
+    it) and `transcript_tokens` (the transcript's own token total for a row both saw, so the two
+    can be reconciled). Request and message ids get indexes: each response is one row, looked up
+    by either. The hourly sums are rebuilt with the new key and now follow deletes and updates
+    too, so a transcript row merged into the forwarder's row moves its sums with it.
+    """
+    _add_columns(
+        conn,
+        "requests",
+        [
+            ("inference_geo", "TEXT"),
+            ("project", "TEXT"),
+            ("machine", "TEXT"),
+            ("seen", "INTEGER NOT NULL DEFAULT 1"),
+            ("transcript_tokens", "INTEGER"),
+        ],
+    )
+    conn.execute("CREATE INDEX requests_request_id ON requests(request_id) WHERE request_id IS NOT NULL")
+    conn.execute("CREATE INDEX requests_message_id ON requests(message_id) WHERE message_id IS NOT NULL")
+    for table in ("hourly", "session_hourly"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {table}_sum")
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    _create_rollup(conn, "hourly", _LEDGER_KEYS, source_columns=_LEDGER_SOURCE_COLUMNS, follow_changes=True)
+    # Per session: no machine (a session runs on one), the rest as in `hourly`.
+    session_keys = (_LEDGER_KEYS[0], ("session_id", "COALESCE(session_id, '')"), *_LEDGER_KEYS[1:4], *_LEDGER_KEYS[5:])
+    _create_rollup(conn, "session_hourly", session_keys, source_columns=_LEDGER_SOURCE_COLUMNS, follow_changes=True)
 
 
 def _ensure_migrations_table(conn: sqlite3.Connection) -> None:
@@ -296,14 +395,6 @@ def connect(path: Path | None = None, *, upto: str | None = None) -> sqlite3.Con
     return conn
 
 
-def connect_reader(path: Path | None = None) -> sqlite3.Connection | None:
-    """A connection for reports; None when there is no database yet. Migrates an old file first."""
-    path = paths.usage_db() if path is None else Path(path)
-    if not path.exists():
-        return None
-    return connect(path)
-
-
 # Rows per INSERT statement: one multi-row statement is one trip into SQLite, which releases the
 # interpreter lock once instead of once per row (the forwarder's event loop shares that lock).
 ROWS_PER_STATEMENT = 200
@@ -347,23 +438,3 @@ def record_from_row(row: sqlite3.Row) -> UsageRecord:
     data = row_to_dict(row)
     data.pop("id")
     return UsageRecord(**data)
-
-
-def last_requests(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
-    """The newest `limit` requests, oldest first (the order a log reads in)."""
-    rows = conn.execute("SELECT * FROM requests ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-    return [row_to_dict(r) for r in reversed(rows)]
-
-
-def requests_after(conn: sqlite3.Connection, after_id: int, limit: int = 1000) -> list[dict[str, Any]]:
-    """Requests written after row `after_id`, oldest first (for `ccgate log --follow`)."""
-    rows = conn.execute("SELECT * FROM requests WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
-    return [row_to_dict(r) for r in rows]
-
-
-def max_id(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM requests").fetchone()[0])
-
-
-def count_requests(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0])

@@ -16,12 +16,15 @@ from typing import Any
 
 from aiohttp import web
 
-from ccgate.gateway.app import CONFIG, FORWARDER, SINK, health_report
-from ccgate.reports.agents import record_cost
+from ccgate.gateway.health import health_report
+from ccgate.gateway.keys import CONFIG, FORWARDER, SINK
+from ccgate.reports import context
+from ccgate.reports.feed import FEED_FIELDS, feed_row
+from ccgate.reports.pricing import Pricer, default_cache_file
+from ccgate.usage.model import UsageRecord
 from ccgate.web import api
 from ccgate.web.live import LiveHub
 from ccgate.web.metrics import CONTENT_TYPE, Metrics
-from ccgate.web.queries import FEED_FIELDS, feed_row
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_TYPES = {
@@ -49,7 +52,7 @@ class Dashboard:
     reader: api.Reader
     hub: LiveHub
     metrics: Metrics
-    live_pricer: Any  # the Pricer that prices each finished record on the loop
+    live: context.ReportContext  # prices each finished record on the loop, as the reports do
     static: dict[str, tuple[bytes, str]]
 
 
@@ -57,29 +60,23 @@ DASHBOARD = web.AppKey("dashboard", Dashboard)
 
 
 def setup_web(app: web.Application) -> None:
-    from ccgate.reports.pricing import Pricer, default_cache_file
-
     sink = app[SINK]
     configs = app[CONFIG]
     counters = app[FORWARDER].counters
     # Reads the rate cards earlier reports cached, so pricing a record on the loop is a dict lookup
-    # (genai-prices is only consulted, once, for a model never seen); it never writes that file.
-    live_pricer = Pricer.from_config(configs.get(), default_cache_file())
-    metrics = Metrics(
-        in_flight=lambda: counters.in_flight,
-        log_health=sink.health,  # type: ignore[attr-defined]
-    )
+    # (genai-prices is only consulted, once, for a model never seen).
+    config = configs.get()
+    live = context.build(config, pricer=Pricer.from_config(config, default_cache_file()))
+    metrics = Metrics(in_flight=lambda: counters.in_flight, log_health=sink.health)
     dash = Dashboard(
         reader=api.Reader(api.usage_db_path(sink), configs.get),
         hub=LiveHub(),
         metrics=metrics,
-        live_pricer=live_pricer,
+        live=live,
         static=_load_static(),
     )
     app[DASHBOARD] = dash
-    add_listener = getattr(sink, "add_listener", None)
-    if add_listener is not None:  # --no-log: no records, so no feed and no request counters
-        add_listener(lambda rec: _on_record(dash, rec))
+    sink.add_listener(lambda rec: _on_record(dash, rec))  # --no-log: never called
     app.on_response_prepare.append(_security_headers)
     app.on_startup.append(_warm_prices)
     app.on_shutdown.append(_close_streams)
@@ -112,12 +109,10 @@ def _load_static() -> dict[str, tuple[bytes, str]]:
     return out
 
 
-def _on_record(dash: Dashboard, rec: Any) -> None:
-    cost = record_cost(dash.live_pricer, rec)
-    dash.metrics.observe(rec, cost)
+def _on_record(dash: Dashboard, rec: UsageRecord) -> None:
+    row = feed_row({name: getattr(rec, name, None) for name in FEED_FIELDS}, dash.live)
+    dash.metrics.observe(rec, row["cost_usd"])
     if dash.hub.subscribers:
-        row = feed_row({name: getattr(rec, name, None) for name in FEED_FIELDS})
-        row["cost_usd"] = cost
         dash.hub.publish(row)
 
 
@@ -173,40 +168,45 @@ def _bad(exc: api.BadQuery) -> web.Response:
     return web.json_response({"error": str(exc)}, status=400)
 
 
+def _params(request: web.Request) -> dict[str, str]:
+    return {k: v for k, v in request.query.items()}
+
+
 async def _now(request: web.Request) -> web.StreamResponse:
     try:
-        limit = api._int(request, "limit", 50, api.MAX_LIMIT)
+        limit = api.whole_number(_params(request), "limit", 50, api.MAX_LIMIT)
+        data = await _dash(request).reader.run(api.now_view, {}, limit)
     except api.BadQuery as exc:
         return _bad(exc)
-    rows = await _dash(request).reader.run(api.recent, limit)
-    return _json({"health": health_report(request.app), "requests": rows})
+    return _json({"health": health_report(request.app), **data})
 
 
 async def _limits(request: web.Request) -> web.StreamResponse:
-    data = dict(await _dash(request).reader.run(api.limits))
-    data["log"] = request.app[SINK].health()  # type: ignore[attr-defined]
+    data = dict(await _dash(request).reader.run(api.limits_view, {}))
+    data["log"] = request.app[SINK].health()
     return _json(data)
 
 
 async def _spend(request: web.Request) -> web.StreamResponse:
     try:
-        q, stack = api.spend_query(request)
+        params = api.spend_params(_params(request))
+        by, stack = params.get("by", "day"), params.get("stack", "model")
+        return _json(await _dash(request).reader.run(api.spend, params, by, stack, params))
     except api.BadQuery as exc:
         return _bad(exc)
-    return _json(await _dash(request).reader.run(api.spend, q, stack))
 
 
 async def _sessions(request: web.Request) -> web.StreamResponse:
     try:
-        limit = api._int(request, "limit", 50, api.MAX_LIMIT)
+        limit = api.whole_number(_params(request), "limit", 50, api.MAX_LIMIT)
+        return _json(await _dash(request).reader.run(api.sessions, {"by": "session"}, limit))
     except api.BadQuery as exc:
         return _bad(exc)
-    return _json(await _dash(request).reader.run(api.sessions, limit))
 
 
 async def _session(request: web.Request) -> web.StreamResponse:
     sid = request.match_info["session_id"]
-    return _json(await _dash(request).reader.run(api.session_tree, sid))
+    return _json(await _dash(request).reader.run(api.session_tree, {"by": "session"}, sid))
 
 
 async def _not_found(request: web.Request) -> web.StreamResponse:

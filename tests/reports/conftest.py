@@ -86,3 +86,33 @@ def parse_csv(text: str) -> list[dict[str, str]]:
 
 
 __all__ = ["parse_csv", "parse_json", "rec", "table_header", "table_rows", "wide_env"]
+
+
+def report_ctx(
+    *,
+    since: float = 0.0,
+    until: float | None = None,
+    tz: Any = None,
+    kinds: dict[str, str] | None = None,
+    rides_on: dict[str, str] | None = None,
+    now: float = 1_800_000_000.0,
+    pricer: Any = None,
+    plan_monthly_usd: float | None = None,
+) -> Any:
+    """A ReportContext without config.toml: profiles by kind, a plain Pricer, UTC."""
+    from datetime import UTC
+
+    from ccgate.reports.context import ReportContext
+    from ccgate.reports.groups import FAR_FUTURE
+    from ccgate.reports.pricing import Pricer
+    from ccgate.reports.rules import ProfileSet
+
+    return ReportContext(
+        tz=tz or UTC,
+        now=now,
+        since=since,
+        until=FAR_FUTURE if until is None else until,
+        profiles=ProfileSet(dict(kinds or {}), dict(rides_on or {})),
+        pricer=pricer or Pricer(),
+        plan_monthly_usd=plan_monthly_usd,
+    )

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from ccgate.usage import store
+from ccgate.usage.model import UsageRecord
 
 
 def raw_only_copy(db: Path, dest: Path) -> sqlite3.Connection:
@@ -15,8 +16,21 @@ def raw_only_copy(db: Path, dest: Path) -> sqlite3.Connection:
     source.backup(copy)
     source.close()
     for table in ("hourly", "session_hourly"):
-        copy.execute(f"DROP TRIGGER {table}_sum")
+        for trigger in ("sum", "unsum", "resum"):
+            copy.execute(f"DROP TRIGGER IF EXISTS {table}_{trigger}")
         copy.execute(f"DROP TABLE {table}")
     copy.commit()
     copy.close()
     return store.open_db(dest)
+
+
+def insert_into_old_schema(conn: sqlite3.Connection, records: list[UsageRecord]) -> None:
+    """Insert into a log of an earlier schema: only the columns it has (as that release wrote them)."""
+    present = [row[1] for row in conn.execute("PRAGMA table_info(requests)") if row[1] != "id"]
+    marks = ", ".join("?" for _ in present)
+    conn.execute("BEGIN")
+    conn.executemany(
+        f"INSERT INTO requests ({', '.join(present)}) VALUES ({marks})",
+        [tuple(getattr(r, name) for name in present) for r in records],
+    )
+    conn.execute("COMMIT")

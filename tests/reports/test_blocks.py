@@ -10,24 +10,33 @@ from pathlib import Path
 import pytest
 
 from ccgate.reports.blocks import blocks_report
-from ccgate.reports.pricing import Pricer
 from ccgate.usage import store
 from tests.conftest import Runner
-from tests.reports.conftest import parse_csv, parse_json, rec
+from tests.reports.conftest import parse_csv, parse_json, rec, report_ctx
 
 H = 3600
 T = 1_800_000_000  # "now" in the domain tests: a whole hour (2027-01-15 08:00 UTC)
 
 
+KINDS = {"max": "max-oauth", "work": "api-key", "max2": "max-oauth"}
+
+
 def synthetic(now: float) -> list:
+    sub = {"billing": "unknown"}  # a max-oauth profile's request without rate-limit headers: subscription
     return [
         # Block 1 (estimated window from the hour of the first request), then a gap of 7 hours.
-        rec(now - 20 * H + 600, input_tokens=1_000),
-        rec(now - 19 * H, output_tokens=1_000),
+        rec(now - 20 * H + 600, input_tokens=1_000, **sub),
+        rec(now - 19 * H, output_tokens=1_000, **sub),
         # Block 2 [T-12h, T-7h); the request at T-6.5h is past its end and opens block 3 at T-7h.
-        rec(now - 12 * H, input_tokens=10),
-        rec(now - 7.5 * H, input_tokens=10),
-        rec(now - 6.5 * H, input_tokens=10),
+        rec(now - 12 * H, input_tokens=10, **sub),
+        rec(now - 7.5 * H, input_tokens=10, **sub),
+        rec(now - 6.5 * H, input_tokens=10, **sub),
+        # API-key traffic in the same hours is no part of any subscription block...
+        rec(now - 1.5 * H, profile="work", billing="api", input_tokens=100_000),
+        # ...and neither is a subscription profile's request that came back API-billed.
+        rec(now - 1.5 * H, billing="api", input_tokens=50_000),
+        # Another account has blocks of its own.
+        rec(now - 1.2 * H, profile="max2", account_id="acct-2", billing="subscription", input_tokens=7),
         # Active block: the upstream said the 5h window resets at now+3h, so it runs [now-2h, now+3h).
         rec(
             now - 2 * H,
@@ -52,11 +61,30 @@ def synthetic(now: float) -> list:
     ]
 
 
+def blocks_at(now: float) -> dict:
+    ctx = report_ctx(since=T - 86400, until=T + 86400, kinds=KINDS, now=now)
+    return blocks_report(store.connect(), ctx)
+
+
 @pytest.fixture
-def report(usage_log: Callable[..., Path]) -> dict:
+def everything(usage_log: Callable[..., Path]) -> dict:
     usage_log(synthetic(T))
-    conn = store.connect()
-    return blocks_report(conn, Pricer(), T - 86400, T + 86400, now=T)
+    return blocks_at(T)
+
+
+@pytest.fixture
+def report(everything: dict) -> dict:
+    """The max account's blocks."""
+    (account,) = [a for a in everything["accounts"] if a["profiles"] == ["max"]]
+    return account
+
+
+def test_only_each_accounts_subscription_traffic_is_in_its_blocks(everything: dict) -> None:
+    assert [a["profiles"] for a in everything["accounts"]] == [["max"], ["max2"]]  # newest activity first
+    assert [b["requests"] for b in everything["accounts"][1]["blocks"]] == [1]
+    # Beside the blocks: the API-key request and the API-billed one of the subscription profile.
+    assert everything["other_traffic"]["requests"] == 2
+    assert everything["other_traffic"]["total_tokens"] == 150_000
 
 
 def test_blocks_split_on_gaps_and_window_ends(report: dict) -> None:
@@ -95,18 +123,28 @@ def test_real_utilization_comes_from_the_latest_headers(report: dict) -> None:
 
 def test_no_active_block_after_the_window(usage_log: Callable[..., Path]) -> None:
     usage_log(synthetic(T))
-    later = blocks_report(store.connect(), Pricer(), T - 86400, T + 86400, now=T + 4 * H)
+    (later,) = [a for a in blocks_at(T + 4 * H)["accounts"] if a["profiles"] == ["max"]]
     assert later["active"] is None and not any(b["active"] for b in later["blocks"])
 
 
-def test_blocks_command_json_csv_and_table(usage_log: Callable[..., Path], ccgate: Runner) -> None:
+def test_blocks_command_json_csv_and_table(
+    usage_log: Callable[..., Path], ccgate: Runner, config_toml: Callable[[str], Path]
+) -> None:
+    config_toml(
+        '[profiles.max]\nkind = "max-oauth"\n[profiles.work]\nkind = "api-key"\n[profiles.max2]\nkind = "max-oauth"\n'
+    )
     now = time.time()
     usage_log(synthetic(now))
-    report = parse_json(ccgate("stats", "blocks", "--since", "1d", "--json").stdout)
-    assert len(report["blocks"]) == 4 and report["active"]["window"] == "headers"
-    assert report["active"]["rate_limits"]["utilization_5h"] == 0.55
-    rows = parse_csv(ccgate("stats", "blocks", "--since", "1d", "--csv").stdout)
-    assert [int(r["requests"]) for r in rows] == [b["requests"] for b in report["blocks"]]
+    report = parse_json(ccgate("stats", "blocks", "--since", "1d", "--profile", "max", "--json").stdout)
+    (account,) = report["accounts"]
+    assert len(account["blocks"]) == 4 and account["active"]["window"] == "headers"
+    assert account["active"]["rate_limits"]["utilization_5h"] == 0.55
+    rows = parse_csv(ccgate("stats", "blocks", "--since", "1d", "--profile", "max", "--csv").stdout)
+    assert [int(r["requests"]) for r in rows] == [b["requests"] for b in account["blocks"]]
     assert rows[-1]["active"] == "True" and float(rows[-1]["utilization_5h"]) == 0.55
-    table = ccgate("stats", "blocks", "--since", "1d", "--tz", "UTC", env={"COLUMNS": "200", "NO_COLOR": "1"}).stdout
+    assert {r["account"] for r in rows} == {"profile:max"}
+    env = {"COLUMNS": "200", "NO_COLOR": "1"}
+    table = ccgate("stats", "blocks", "--since", "1d", "--tz", "UTC", env=env).stdout
     assert "55%" in table and "headers" in table and "burn 200 tokens/min" in table
+    assert "5-hour blocks of max2" in table and "5-hour blocks of max " in table
+    assert "2 request(s) no subscription paid for" in table

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ccgate.reports import stats
-from ccgate.reports.pricing import Pricer
-from ccgate.usage import store
+from ccgate.reports import groups, reader, stats
+from tests.reports.conftest import report_ctx
 from tests.reports.rollup_helpers import raw_only_copy
 from tests.reports.test_stats_golden import golden_records
 
@@ -21,18 +20,19 @@ def test_sliced_report_equals_single_pass(
 ) -> None:
     # Without the hourly sums, so every grouping reads the raw rows (the part that is sliced).
     conn = raw_only_copy(usage_log(golden_records() * 3), tmp_path / "raw.db")
-    query = stats.StatsQuery(by=by, breakdown=True)
-    single = stats.stats_report(conn, Pricer(), query).to_dict()
+    ctx = report_ctx()
+    query = stats.query(ctx, by, breakdown=True)
+    single = stats.stats_report(conn, ctx, query).to_dict()
     calls: list[int] = []
-    real_open = store.open_db
+    real_open = reader.connect_readonly
 
-    def counting_open(path: Path, *, readonly: bool = False):  # type: ignore[no-untyped-def]
+    def counting_open(path: Path):  # type: ignore[no-untyped-def]
         calls.append(1)
-        return real_open(path, readonly=readonly)
+        return real_open(path)
 
-    monkeypatch.setattr(stats, "PARALLEL_MIN_ROWS", 2)
+    monkeypatch.setattr(groups, "PARALLEL_MIN_ROWS", 2)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
-    monkeypatch.setattr(store, "open_db", counting_open)
-    sliced = stats.stats_report(conn, Pricer(), query).to_dict()
+    monkeypatch.setattr(reader, "connect_readonly", counting_open)
+    sliced = stats.stats_report(conn, ctx, query).to_dict()
     assert len(calls) == 4  # four slices, each on its own read-only connection
     assert sliced == single

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from ccgate.errors import ConfigError
-from ccgate.reports.pricing import Pricer, TokenSums, parse_overrides
+from ccgate.reports.pricing import Pricer, parse_overrides
+from ccgate.reports.rules import Card
 
 # Published list prices, USD per million tokens (input, output); cache reads are 0.1x input,
 # 5-minute writes 1.25x, 1-hour writes 2x. claude-sonnet-4-5 above 200k prompt tokens: $6 / $22.50.
@@ -15,6 +18,13 @@ SONNET_4_5 = (3, 15)
 SONNET_4_5_LONG = (6, 22.5)
 SONNET_5 = (2, 10)
 OPUS_4_8 = (5, 25)
+OPUS_4_8_FAST = (10, 50)
+HAIKU_5_5 = (0.1, 0.5)
+HAIKU_5_5_LONG = (0.5, 2.5)  # above 100k prompt tokens: 5x, every class
+OPUS_4_6 = (5, 25)
+OPUS_4_6_LONG = (10, 37.5)  # above 200k, until claude-opus-4-6 dropped the premium on 2026-03-13
+PREMIUM_DROPPED = datetime(2026, 3, 13, tzinfo=UTC).timestamp()
+NOW = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
 
 
 def by_hand(rates: tuple[float, float], *, input=0, read=0, w5m=0, w1h=0, output=0) -> Decimal:
@@ -23,61 +33,138 @@ def by_hand(rates: tuple[float, float], *, input=0, read=0, w5m=0, w1h=0, output
     return total / 1_000_000
 
 
+def req(
+    model: str | None, *, ts: float = NOW, geo: str | None = None, speed: str | None = None, **tokens: int
+) -> dict[str, Any]:
+    """One request as a `requests` row: the token columns, model, time, US-only and fast flags."""
+    row = {
+        "ts": ts,
+        "model": model,
+        "request_model": None,
+        "inference_geo": geo,
+        "speed": speed,
+        "input_tokens": 0,
+        "cache_read_tokens": 0,
+        "cache_write_5m_tokens": 0,
+        "cache_write_1h_tokens": 0,
+        "cache_write_other_tokens": 0,
+        "output_tokens": 0,
+        "web_search_requests": 0,
+    }
+    row.update(tokens)
+    return row
+
+
 def test_long_context_request_prices_every_class_at_the_higher_tier() -> None:
-    cost = Pricer().cost("claude-sonnet-4-5", TokenSums(input=300_000, output=1_000), long_context=True)
+    cost = Pricer().row_cost(req("claude-sonnet-4-5", input_tokens=300_000, output_tokens=1_000))
     assert cost == Decimal("1.8225") == by_hand(SONNET_4_5_LONG, input=300_000, output=1_000)
+
+
+def test_the_tier_starts_where_the_models_own_card_says() -> None:
+    pricer = Pricer()
+    # claude-haiku-5-5's tier starts at 100k: a prompt of exactly 100,000 is below it, 100,001 above.
+    at = pricer.row_cost(req("claude-haiku-5-5", input_tokens=100_000, output_tokens=1_000))
+    above = pricer.row_cost(req("claude-haiku-5-5", input_tokens=100_001, output_tokens=1_000))
+    assert at == by_hand(HAIKU_5_5, input=100_000, output=1_000) == Decimal("0.0105")
+    assert above == by_hand(HAIKU_5_5_LONG, input=100_001, output=1_000) == Decimal("0.0525005")
+    # The prompt counts cache reads and writes too: 99,999 read + 2 written is past the start.
+    mixed = pricer.row_cost(req("claude-haiku-5-5", cache_read_tokens=99_999, cache_write_5m_tokens=2))
+    assert mixed == by_hand(HAIKU_5_5_LONG, read=99_999, w5m=2)
+    # 200k-tier models keep their own start: 200,000 is base, 200,001 long.
+    assert pricer.row_cost(req("claude-sonnet-4-5", input_tokens=200_000)) == by_hand(SONNET_4_5, input=200_000)
+    assert pricer.row_cost(req("claude-sonnet-4-5", input_tokens=200_001)) == by_hand(SONNET_4_5_LONG, input=200_001)
+    assert pricer.edges == (100_000, 200_000)
+
+
+def test_a_request_keeps_the_price_in_force_on_its_date() -> None:
+    pricer = Pricer()
+    big = {"input_tokens": 300_000, "output_tokens": 1_000}
+    before = pricer.row_cost(req("claude-opus-4-6", ts=PREMIUM_DROPPED - 1, **big))
+    after = pricer.row_cost(req("claude-opus-4-6", ts=PREMIUM_DROPPED, **big))
+    assert before == by_hand(OPUS_4_6_LONG, input=300_000, output=1_000) == Decimal("3.0375")
+    assert after == by_hand(OPUS_4_6, input=300_000, output=1_000) == Decimal("1.525")
+    assert PREMIUM_DROPPED in pricer.instants
 
 
 def test_each_cache_class_has_its_own_rate() -> None:
     pricer = Pricer()
-    sums = TokenSums(input=1_000, cache_read=100_000, cache_write_5m=10_000, cache_write_1h=20_000, output=2_000)
+    row = req(
+        "claude-sonnet-4-5",
+        input_tokens=1_000,
+        cache_read_tokens=100_000,
+        cache_write_5m_tokens=10_000,
+        cache_write_1h_tokens=20_000,
+        output_tokens=2_000,
+    )
     expected = by_hand(SONNET_4_5, input=1_000, read=100_000, w5m=10_000, w1h=20_000, output=2_000)
-    assert pricer.cost("claude-sonnet-4-5", sums) == expected == Decimal("0.2205")
+    assert pricer.row_cost(row) == expected == Decimal("0.2205")
     # 1-hour writes cost 2x input, not the 5-minute rate (what ccusage charges).
-    assert pricer.cost("claude-opus-4-8", TokenSums(cache_write_1h=1_000_000)) == Decimal(10)
+    assert pricer.row_cost(req("claude-opus-4-8", cache_write_1h_tokens=1_000_000)) == Decimal(10)
     # Unclassified writes fall back to the 5-minute rate, never $0.
-    assert pricer.cost("claude-opus-4-8", TokenSums(cache_write_other=1_000_000)) == Decimal("6.25")
+    assert pricer.row_cost(req("claude-opus-4-8", cache_write_other_tokens=1_000_000)) == Decimal("6.25")
 
 
 def test_model_without_a_long_context_tier_stays_at_base_rates() -> None:
-    cost = Pricer().cost("claude-sonnet-5", TokenSums(input=250_000, output=10_000), long_context=True)
+    cost = Pricer().row_cost(req("claude-sonnet-5", input_tokens=250_000, output_tokens=10_000))
     assert cost == by_hand(SONNET_5, input=250_000, output=10_000) == Decimal("0.6")
 
 
 def test_fast_mode_uses_the_fast_price_card() -> None:
     pricer = Pricer()
-    normal = pricer.cost("claude-opus-4-8", TokenSums(input=1_000_000))
-    fast = pricer.cost("claude-opus-4-8", TokenSums(input=1_000_000), fast=True)
-    assert normal == by_hand(OPUS_4_8, input=1_000_000)
-    assert fast is not None and fast > normal
+    assert pricer.row_cost(req("claude-opus-4-8", input_tokens=1_000_000)) == by_hand(OPUS_4_8, input=1_000_000)
+    fast = pricer.row_cost(req("claude-opus-4-8", speed="fast", input_tokens=1_000_000, output_tokens=100_000))
+    assert fast == by_hand(OPUS_4_8_FAST, input=1_000_000, output=100_000) == Decimal(15)
 
 
-def test_unknown_model_is_unpriced_not_zero() -> None:
+def test_web_searches_are_ten_dollars_a_thousand() -> None:
+    cost = Pricer().row_cost(req("claude-sonnet-5", input_tokens=1_000, web_search_requests=3))
+    assert cost == by_hand(SONNET_5, input=1_000) + Decimal("0.03") == Decimal("0.032")
+
+
+def test_us_only_inference_is_one_point_one_times_the_tokens() -> None:
     pricer = Pricer()
-    assert pricer.cost("claude-mystery-9", TokenSums(input=5_000)) is None
-    assert pricer.cost(None, TokenSums(input=5_000)) is None
+    cost = pricer.row_cost(req("claude-opus-4-8", geo="us", input_tokens=1_000_000, web_search_requests=1))
+    assert cost == Decimal("5.5") + Decimal("0.01")  # the search keeps its price
+    assert pricer.row_cost(req("claude-opus-4-8", geo="global", input_tokens=1_000_000)) == Decimal(5)
+
+
+def test_unknown_model_is_unpriced_not_zero_and_nothing_costs_nothing() -> None:
+    pricer = Pricer()
+    assert pricer.row_cost(req("claude-mystery-9", input_tokens=5_000)) is None
+    assert pricer.row_cost(req(None, input_tokens=5_000)) is None
+    # A refused request (no tokens) costs nothing, whether or not its model has a price.
+    assert pricer.row_cost(req(None)) == 0
+    assert pricer.row_cost(req("claude-mystery-9")) == 0
 
 
 def test_override_beats_genai_prices_and_fills_cache_rates_from_input() -> None:
     pricer = Pricer(parse_overrides({"claude-haiku-4-5": {"input_mtok": 0.5, "output_mtok": 1}}))
     # Dated snapshot names match by prefix.
-    card = pricer.card("claude-haiku-4-5-20251001")
+    card = pricer.card("claude-haiku-4-5-20251001", Card(0, us=False, fast=False))
     assert card is not None and card.source == "override"
     assert (card.cache_read, card.cache_write_5m, card.cache_write_1h) == (
         Decimal("0.05"),
         Decimal("0.625"),
         Decimal("1.0"),
     )
-    assert pricer.cost("claude-haiku-4-5-20251001", TokenSums(input=1_000_000, output=100_000)) == Decimal("0.6")
+    cost = pricer.row_cost(req("claude-haiku-4-5-20251001", input_tokens=1_000_000, output_tokens=100_000))
+    assert cost == Decimal("0.6")
 
 
-def test_override_for_an_unknown_model_with_long_context_table() -> None:
+def test_override_for_an_unknown_model_with_its_own_tier_start() -> None:
     overrides = parse_overrides(
-        {"acme-1": {"input_mtok": 1, "output_mtok": 2, "long_context": {"input_mtok": 4, "output_mtok": 8}}}
+        {
+            "acme-1": {
+                "input_mtok": 1,
+                "output_mtok": 2,
+                "long_context": {"input_mtok": 4, "output_mtok": 8, "start": 150_000},
+            }
+        }
     )
     pricer = Pricer(overrides)
-    assert pricer.cost("acme-1", TokenSums(input=1_000_000, output=1_000_000)) == Decimal(3)
-    assert pricer.cost("acme-1", TokenSums(input=1_000_000, output=1_000_000), long_context=True) == Decimal(12)
+    assert pricer.edges == (100_000, 150_000, 200_000)
+    assert pricer.row_cost(req("acme-1", input_tokens=150_000, output_tokens=1_000_000)) == Decimal("2.15")
+    assert pricer.row_cost(req("acme-1", input_tokens=150_001, output_tokens=1_000_000)) == Decimal("8.600004")
 
 
 @pytest.mark.parametrize(
@@ -98,10 +185,18 @@ def test_bad_overrides_are_config_errors(table: dict, message: str) -> None:
 def test_cache_file_round_trip_prices_without_genai_prices(tmp_path) -> None:
     cache = tmp_path / "price-cache.json"
     first = Pricer(cache_file=cache)
-    expected = first.cost("claude-sonnet-4-5", TokenSums(input=300_000, output=1_000), long_context=True)
-    first.cost("claude-mystery-9", TokenSums(input=1))
+    long = req("claude-opus-4-6", ts=PREMIUM_DROPPED - 1, input_tokens=300_000, output_tokens=1_000)
+    expected = first.row_cost(long)
+    first.row_cost(req("claude-mystery-9", input_tokens=1))
     first.save()
     second = Pricer(cache_file=cache)
-    assert second.cost("claude-sonnet-4-5", TokenSums(input=300_000, output=1_000), long_context=True) == expected
-    assert second.cost("claude-mystery-9", TokenSums(input=1)) is None
-    assert not second._file_dirty  # both answers came from the file
+    assert second.row_cost(long) == expected == Decimal("3.0375")
+    assert second.row_cost(req("claude-mystery-9", input_tokens=1)) is None
+    assert second.edges == first.edges and second.instants == first.instants
+    assert not second._file_dirty  # every answer, and the tier starts and price dates, came from the file
+
+
+def test_bad_override_start_is_a_config_error() -> None:
+    table = {"m": {"input_mtok": 1, "output_mtok": 2, "long_context": {"input_mtok": 2, "output_mtok": 4, "start": -1}}}
+    with pytest.raises(ConfigError, match="start must be a whole number"):
+        parse_overrides(table)

@@ -21,12 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ccgate.reports import stats
-from ccgate.reports.pricing import Pricer
+from ccgate.reports import groups, stats
 from ccgate.usage import store
 from ccgate.usage.model import UsageRecord
-from tests.reports.conftest import rec
-from tests.reports.rollup_helpers import raw_only_copy
+from tests.reports.conftest import rec, report_ctx
+from tests.reports.rollup_helpers import insert_into_old_schema, raw_only_copy
 
 START = datetime(2026, 10, 20, tzinfo=UTC).timestamp()  # Europe's DST ends on Oct 25, America's on Nov 1
 SPAN = 16 * 86400
@@ -39,10 +38,13 @@ def varied_records(n: int, seed: int) -> list[UsageRecord]:
     out = []
     for _ in range(n):
         prompt_big = rng.random() < 0.05
+        prompt_mid = rng.random() < 0.05  # between haiku-5-5's 100k tier start and the usual 200k
         out.append(
             rec(
                 START + rng.random() * SPAN,
-                rng.choice(["claude-sonnet-5", "claude-opus-4-8", "claude-haiku-4-5-20251001", "mystery-1", None]),
+                rng.choice(
+                    ["claude-sonnet-5", "claude-opus-4-8", "claude-haiku-5-5", "claude-sonnet-4-5", "mystery-1", None]
+                ),
                 request_model=rng.choice(["claude-sonnet-5", None]),
                 profile=rng.choice(["max", "work", "gw", None]),
                 account_id=rng.choice(["acct-1", "acct-2", None]),
@@ -51,7 +53,11 @@ def varied_records(n: int, seed: int) -> list[UsageRecord]:
                 status=rng.choice([200, 200, 200, 429, 500]),
                 outcome=rng.choice(["ok", "ok", "ok", "client_abort"]),
                 endpoint=rng.choice(["messages"] * 9 + ["count_tokens"]),
-                input_tokens=rng.randrange(0, 500) + (210_000 if prompt_big else 0),
+                input_tokens=rng.randrange(0, 500) + (210_000 if prompt_big else 0) + (120_000 if prompt_mid else 0),
+                inference_geo=rng.choice([None, None, "us", "global"]),
+                project=rng.choice(["/home/me/a", "/home/me/b", None]),
+                machine=rng.choice([None, None, "devbox"]),
+                seen=rng.choice([1, 1, 2, 3]),
                 cache_read_tokens=rng.randrange(0, 50_000),
                 cache_write_5m_tokens=rng.randrange(0, 5_000),
                 cache_write_1h_tokens=rng.randrange(0, 3_000),
@@ -78,9 +84,9 @@ def two_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[sqlite3
     raw.close()
 
 
-def report(conn: sqlite3.Connection, q: stats.StatsQuery) -> dict:
-    result = stats.stats_report(conn, Pricer(), q, profile_kinds=KINDS, plan_monthly_usd=100.0, now=START + SPAN)
-    return result.to_dict()
+def report(conn: sqlite3.Connection, q: groups.StatsQuery) -> dict:
+    ctx = report_ctx(kinds=KINDS, rides_on={"gw": "max"}, plan_monthly_usd=100.0, now=START + SPAN)
+    return stats.stats_report(conn, ctx, q).to_dict()
 
 
 bounds = st.one_of(
@@ -91,7 +97,9 @@ bounds = st.one_of(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    by=st.sampled_from(["day", "week", "month", "hour", "model", "profile", "account", "billing", "session"]),
+    by=st.sampled_from(
+        ["day", "week", "month", "hour", "model", "profile", "account", "billing", "session", "project", "machine"]
+    ),
     since=st.one_of(st.just(0.0), bounds),
     length=st.one_of(st.just(None), st.floats(1, SPAN)),
     zone=st.sampled_from(ZONES),
@@ -99,6 +107,8 @@ bounds = st.one_of(
     model=st.sampled_from([None, "sonnet", "mystery"]),
     account=st.sampled_from([None, "acct-2"]),
     session=st.sampled_from([None, None, "s2"]),
+    project=st.sampled_from([None, None, "/home/me/b"]),
+    source=st.sampled_from(["all", "gateway", "transcripts"]),
     breakdown=st.booleans(),
 )
 def test_hourly_sums_equal_raw_rows(
@@ -111,11 +121,13 @@ def test_hourly_sums_equal_raw_rows(
     model: str | None,
     account: str | None,
     session: str | None,
+    project: str | None,
+    source: str,
     breakdown: bool,
 ) -> None:
     rolled, raw = two_logs
-    until = stats.FAR_FUTURE if length is None else (since or START) + length
-    q = stats.StatsQuery(
+    until = groups.FAR_FUTURE if length is None else (since or START) + length
+    q = groups.StatsQuery(
         by=by,
         since=since,
         until=until,
@@ -124,6 +136,8 @@ def test_hourly_sums_equal_raw_rows(
         model=model,
         account=account,
         session=session,
+        project=project,
+        source=source,
         breakdown=breakdown,
     )
     assert report(rolled, q) == report(raw, q)
@@ -134,42 +148,70 @@ def test_whole_hours_come_from_the_sums(
 ) -> None:
     rolled, _ = two_logs
     raw_reads: list[tuple[float, float]] = []
-    real = stats.raw_groups
+    real = groups.raw_groups
 
-    def spy(conn, grouping, q, billing):  # type: ignore[no-untyped-def]
+    def spy(conn, grouping, q, reading):  # type: ignore[no-untyped-def]
         raw_reads.append((q.since, q.until))
-        return real(conn, grouping, q, billing)
+        return real(conn, grouping, q, reading)
 
-    monkeypatch.setattr(stats, "raw_groups", spy)
-    whole = report(rolled, stats.StatsQuery(by="day", since=START, until=START + SPAN))
+    monkeypatch.setattr(groups, "raw_groups", spy)
+    whole = report(rolled, groups.StatsQuery(by="day", since=START, until=START + SPAN))
     assert whole["totals"]["requests"] > 2000
     assert raw_reads == []  # hour-aligned range in UTC: no raw row read
-    report(rolled, stats.StatsQuery(by="model", since=START + 1800, until=START + 7 * 86400 + 60))
+    report(rolled, groups.StatsQuery(by="model", since=START + 1800, until=START + 7 * 86400 + 60))
     assert raw_reads == [(START + 1800, START + 3600), (START + 7 * 86400, START + 7 * 86400 + 60)]
     raw_reads.clear()
-    report(rolled, stats.StatsQuery(by="day", since=START, until=START + SPAN, tz=ZoneInfo("Asia/Kolkata")))
+    report(rolled, groups.StatsQuery(by="day", since=START, until=START + SPAN, tz=ZoneInfo("Asia/Kolkata")))
     assert raw_reads == [(START, START + SPAN)]  # local days start at :30 UTC: raw rows only
     raw_reads.clear()
-    report(rolled, stats.StatsQuery(by="session", since=START, until=START + SPAN))
+    report(rolled, groups.StatsQuery(by="session", since=START, until=START + SPAN))
     assert raw_reads == []  # sessions have hourly sums of their own
-    report(rolled, stats.StatsQuery(by="model", since=START, until=START + SPAN, session="s2"))
+    report(rolled, groups.StatsQuery(by="model", since=START, until=START + SPAN, session="s2"))
     assert raw_reads == [(START, START + SPAN)]  # one session's rows are read as they are
 
 
 def test_migration_sums_an_existing_log(tmp_path: Path) -> None:
     db = tmp_path / "usage.db"
     old = store.connect(db, upto="m003_billing_agents_speed")
-    store.insert_records(old, varied_records(500, seed=3))
+    insert_into_old_schema(old, varied_records(500, seed=3))
     old.close()
     upgraded = store.connect(db)
-    assert store.applied_migrations(upgraded)[-1] == "m004_hourly_rollups"
+    assert store.applied_migrations(upgraded)[-2:] == ["m004_hourly_rollups", "m005_ledger"]
     raw = raw_only_copy(db, tmp_path / "raw.db")
     for by in ("day", "model", "billing", "session"):
-        q = stats.StatsQuery(by=by, since=START, until=START + SPAN)
+        q = groups.StatsQuery(by=by, since=START, until=START + SPAN)
         assert report(upgraded, q) == report(raw, q)
     # And the trigger keeps it up to date from then on.
     store.insert_records(upgraded, varied_records(50, seed=4))
     raw = raw_only_copy(db, tmp_path / "raw2.db")
-    q = stats.StatsQuery(by="profile", since=START, until=START + SPAN)
+    q = groups.StatsQuery(by="profile", since=START, until=START + SPAN)
     assert report(upgraded, q) == report(raw, q)
     assert report(upgraded, q)["totals"]["requests"] > 450
+
+
+def test_a_tier_start_the_sums_do_not_split_at_reads_raw_rows(
+    two_logs: tuple[sqlite3.Connection, sqlite3.Connection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An override whose long-context tier starts at 150k: the hourly sums cannot tell 140k from 160k."""
+    from ccgate.reports.pricing import Pricer, parse_overrides
+
+    rolled, raw = two_logs
+    overrides = {
+        "mystery-1": {
+            "input_mtok": 1,
+            "output_mtok": 2,
+            "long_context": {"input_mtok": 3, "output_mtok": 6, "start": 150_000},
+        }
+    }
+    ctx = report_ctx(kinds=KINDS, pricer=Pricer(parse_overrides(overrides)))
+    q = groups.StatsQuery(by="model", since=START, until=START + SPAN)
+    raw_reads: list[tuple[float, float]] = []
+    real = groups.raw_groups
+
+    def spy(conn, grouping, q, reading):  # type: ignore[no-untyped-def]
+        raw_reads.append((q.since, q.until))
+        return real(conn, grouping, q, reading)
+
+    monkeypatch.setattr(groups, "raw_groups", spy)
+    assert stats.stats_report(rolled, ctx, q).to_dict() == stats.stats_report(raw, ctx, q).to_dict()
+    assert raw_reads[0] == (START, START + SPAN)  # the whole range from raw rows, not the sums

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ccgate import paths
+from ccgate.reports import feed
 from ccgate.usage import store
 from ccgate.usage.model import UsageRecord
 
@@ -35,8 +36,21 @@ CREATE TABLE requests (
 INSERT INTO requests (ts, profile, method, path, endpoint, status, outcome, model, input_tokens, output_tokens)
 VALUES (1764000000.0, 'max', 'POST', '/v1/messages', 'messages', 200, 'ok', 'claude-sonnet-5', 10, 20);
 """
-ALL_MIGRATIONS = ["m001_requests", "m002_report_indexes", "m003_billing_agents_speed", "m004_hourly_rollups"]
-INDEXES = {"requests_ts", "requests_profile_ts", "requests_model_ts", "requests_session_ts"}
+ALL_MIGRATIONS = [
+    "m001_requests",
+    "m002_report_indexes",
+    "m003_billing_agents_speed",
+    "m004_hourly_rollups",
+    "m005_ledger",
+]
+INDEXES = {
+    "requests_ts",
+    "requests_profile_ts",
+    "requests_model_ts",
+    "requests_session_ts",
+    "requests_request_id",
+    "requests_message_id",
+}
 
 
 def columns(conn: sqlite3.Connection) -> list[str]:
@@ -90,7 +104,7 @@ def test_upgrade_from_first_schema_version(tmp_path: Path) -> None:
     assert store.applied_migrations(conn) == ALL_MIGRATIONS
     assert set(columns(conn)) == {"id", *store.RECORD_FIELDS}
     assert indexes(conn) == INDEXES
-    (row,) = store.last_requests(conn, 10)
+    (row,) = feed.log_rows(conn, 10)
     assert (row["model"], row["input_tokens"], row["output_tokens"]) == ("claude-sonnet-5", 10, 20)
     assert row["billing"] == "unknown" and row["agent_id"] is None
     # The upgraded file takes new records like a fresh one, and reopening changes nothing.
@@ -98,7 +112,7 @@ def test_upgrade_from_first_schema_version(tmp_path: Path) -> None:
     conn.close()
     again = store.connect(db)
     assert store.applied_migrations(again) == ALL_MIGRATIONS
-    assert [r["billing"] for r in store.last_requests(again, 10)] == ["unknown", "subscription"]
+    assert [r["billing"] for r in feed.log_rows(again, 10)] == ["unknown", "subscription"]
 
 
 def test_migrations_stop_at_a_named_step_and_resume(tmp_path: Path) -> None:
@@ -125,11 +139,11 @@ def test_insert_and_query_helpers() -> None:
     records = [record(ts=float(i), output_tokens=i, stream=bool(i % 2)) for i in range(1, 8)]
     assert store.insert_records(conn, records) == 7
     assert store.insert_records(conn, []) == 0
-    last = store.last_requests(conn, 3)
+    last = feed.log_rows(conn, 3)
     assert [r["output_tokens"] for r in last] == [5, 6, 7]
     assert last[-1]["stream"] is True
-    assert [r["output_tokens"] for r in store.requests_after(conn, 5)] == [6, 7]
-    assert store.max_id(conn) == 7 and store.count_requests(conn) == 7
+    assert [r["output_tokens"] for r in feed.log_rows_after(conn, 5)] == [6, 7]
+    assert feed.last_id(conn) == 7 and count(conn) == 7
     back = store.record_from_row(conn.execute("SELECT * FROM requests WHERE id = 7").fetchone())
     assert back == records[-1]
 
@@ -144,7 +158,7 @@ def test_failed_insert_rolls_back_whole_batch() -> None:
         pass
     else:
         raise AssertionError("insert of a NULL method should fail")
-    assert store.count_requests(conn) == 0
+    assert count(conn) == 0
     assert not conn.in_transaction
 
 
@@ -157,4 +171,37 @@ def test_reader_does_not_block_writer() -> None:
     store.insert_records(writer, [record(), record()])  # completes while the reader's snapshot is open
     assert reader.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 1
     reader.execute("COMMIT")
-    assert store.count_requests(reader) == 3
+    assert count(reader) == 3
+
+
+def test_hourly_sums_follow_deletes_and_updates(tmp_path: Path) -> None:
+    """Sums kept through inserts, deletes and updates equal the sums of a log that only ever got the
+    surviving rows inserted; a key whose last row went away is gone."""
+    from tests.reports.conftest import rec
+
+    def rows(conn: sqlite3.Connection, table: str) -> list[tuple[object, ...]]:
+        return [tuple(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9")]
+
+    base = 1_790_000_000.0
+    changed = store.connect(tmp_path / "changed.db")
+    store.insert_records(
+        changed,
+        [
+            rec(base + i * 600, input_tokens=10 * i, output_tokens=i, session_id=f"s{i % 2}", project="/a")
+            for i in range(12)
+        ],
+    )
+    changed.execute("DELETE FROM requests WHERE id IN (2, 5)")
+    changed.execute("UPDATE requests SET project = '/b', model = 'claude-opus-4-8' WHERE id = 7")
+    changed.execute("UPDATE requests SET output_tokens = output_tokens + 1000 WHERE id = 9")
+    changed.execute("DELETE FROM requests WHERE id = 12")  # the only row of its hour and project
+    fresh = store.connect(tmp_path / "fresh.db")
+    survivors = [store.record_from_row(r) for r in changed.execute("SELECT * FROM requests ORDER BY id")]
+    store.insert_records(fresh, survivors)
+    for table in ("hourly", "session_hourly"):
+        assert rows(changed, table) == rows(fresh, table), table
+    assert changed.execute("SELECT COUNT(*) FROM hourly WHERE requests <= 0").fetchone()[0] == 0
+
+
+def count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0])

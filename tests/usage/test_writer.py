@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ccgate.reports import feed
 from ccgate.usage import store
 from ccgate.usage.model import Exchange, UsageRecord
 from ccgate.usage.writer import UsageWriter
@@ -48,7 +49,7 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 def rows(db: Path) -> list[dict[str, Any]]:
     conn = store.connect(db)
     try:
-        return store.last_requests(conn, 100_000)
+        return feed.log_rows(conn, 100_000)
     finally:
         conn.close()
 

@@ -126,10 +126,11 @@ def test_billing_alarm_when_subscription_traffic_is_api_billed(open_page: OpenPa
     alarm = page.locator("#alarms li[data-kind='api_billed']")
     alarm.wait_for(timeout=TIMEOUT_MS)
     assert alarm.count() == 1
-    assert "subscription profile max came back billed to the API" in alarm.inner_text()
+    assert "on subscription profile max came back billed to an API key" in alarm.inner_text()
     assert page.locator("#alarms li[data-kind='rate_limited']").count() == 1
     unauthorized = page.locator("#alarms li[data-kind='unauthorized']")
-    assert unauthorized.count() == 1 and "log in again" in unauthorized.inner_text()
+    assert unauthorized.count() == 1 and "expired or was revoked" in unauthorized.inner_text()
+    assert "fix: claude setup-token (or /login), then ccgate profile edit key --secret" in unauthorized.inner_text()
     shot(page, "limits-billing-alarm")
 
 

@@ -31,19 +31,17 @@
     if (unit) span.append(el("span", { class: "unit", text: unit }));
     return span;
   }
+  // One format per column: token counts always in full with separators, costs always in dollars
+  // with the same number of decimals in a column (the feed's single requests: 4; totals: 2).
   function tokens(n) {
     if (n === null || n === undefined) return withUnit("–");
-    if (n >= 1e9) return withUnit((n / 1e9).toFixed(2), "G tok");
-    if (n >= 1e6) return withUnit((n / 1e6).toFixed(2), "M tok");
-    if (n >= 1e4) return withUnit((n / 1e3).toFixed(1), "k tok");
-    return withUnit(String(n), "tok");
+    return withUnit(Number(n).toLocaleString("en-US"), "tok");
   }
-  function usdText(v) {
+  function usdText(v, decimals) {
     if (v === null || v === undefined) return "unpriced";
-    if (v !== 0 && Math.abs(v) < 0.01) return "$" + v.toFixed(4);
-    return "$" + v.toFixed(2);
+    return "$" + v.toFixed(decimals ?? 2);
   }
-  function usd(v) { return withUnit(usdText(v)); }
+  function usd(v, decimals) { return withUnit(usdText(v, decimals)); }
   function ms(v) {
     if (v === null || v === undefined) return withUnit("–");
     return v >= 10000 ? withUnit((v / 1000).toFixed(1), "s") : withUnit(String(Math.round(v)), "ms");
@@ -118,22 +116,41 @@
     lastLogState = logState;
   }
   function feedRow(r) {
-    const tr = el("tr", { "data-id": String(r.id ?? ""), "data-status": String(r.status) });
-    const bad = r.status >= 400 || (r.outcome && r.outcome !== "ok");
+    // The API says what kind of call it was and whether it failed; the page only draws it.
+    const tr = el("tr", { "data-id": String(r.id ?? ""), "data-status": String(r.status), "data-call": r.call });
     const cw = (r.cache_write_5m_tokens || 0) + (r.cache_write_1h_tokens || 0) + (r.cache_write_other_tokens || 0);
+    const what = r.call === "message" ? (r.model || r.request_model || "–") : r.call;
     tr.append(
-      td(clock(r.ts)), td(r.profile || "–"), td(r.model || r.request_model || "–"),
+      td(clock(r.ts)), td(r.profile || "–"), td(what),
       td(r.agent_id ? "agent " + r.agent_id.slice(0, 8) : "main"),
-      td(String(r.status) + (r.outcome && r.outcome !== "ok" ? " " + r.outcome : ""), bad ? "err" : ""),
-      td(tokens(r.input_tokens), "n"), td(tokens(cw), "n"), td(tokens(r.cache_read_tokens), "n"),
-      td(tokens(r.output_tokens), "n"), td(usd(r.cost_usd), "n"), td(ms(r.ttfb_ms), "n"), td(ms(r.duration_ms), "n"),
+      td(String(r.status) + (r.outcome && r.outcome !== "ok" ? " " + r.outcome : ""), r.error ? "err" : ""),
     );
+    if (r.call === "token count") {
+      const counted = el("td", { class: "n", colspan: "5" });
+      counted.append(withUnit((r.count_tokens_input ?? 0).toLocaleString("en-US"), "tok counted, no spend"));
+      tr.append(counted);
+    } else {
+      tr.append(td(tokens(r.input_tokens), "n"), td(tokens(cw), "n"), td(tokens(r.cache_read_tokens), "n"),
+        td(tokens(r.output_tokens), "n"), td(usd(r.cost_usd, 4), "n"));
+    }
+    tr.append(td(ms(r.ttfb_ms), "n"), td(ms(r.duration_ms), "n"));
     return tr;
+  }
+  function glance(accounts) {
+    // The Now view: each subscription account's 5-hour and 7-day utilization in one line.
+    $("#now-limits").replaceChildren(...accounts.filter((a) => a.latest).map((a) => {
+      const l = a.latest;
+      const box = el("div", { class: "stat", "data-account": a.account });
+      box.append(el("span", { class: "label", text: a.profiles.join(", ") }));
+      box.append(el("span", { class: "num", text: "5h " + pct(l.utilization_5h) + " · 7d " + pct(l.utilization_7d) }));
+      return box;
+    }));
   }
   async function loadNow() {
     if (loaded.now) return;
     const data = await getJSON("now?limit=50");
     setHealth(data.health);
+    glance(data.accounts);
     const body = $("#feed tbody");
     body.replaceChildren(...data.requests.map(feedRow));
     $("#feed-empty").hidden = data.requests.length > 0;
@@ -190,14 +207,13 @@
     $("#alarms").replaceChildren(...(alarms.length ? alarms.map((a) => {
       const li = el("li", { "data-kind": a.kind, text: a.message });
       if (a.last) li.append(el("span", { class: "unit", text: " · last " + stamp(a.last) }));
+      if (a.fix) li.append(el("div", { class: "sub unit", text: "fix: " + a.fix }));
       return li;
     }) : [el("li", { class: "none", text: "No alarms in the last 24 hours." })]));
-    const byName = Object.fromEntries(data.profiles.map((p) => [p.profile, p]));
     const cards = data.accounts.map((a) => {
       const card = el("article", { class: "card", "data-profiles": a.profiles.join(" ") });
       if (a.account_id) card.dataset.account = a.account_id;
-      const kinds = [...new Set(a.profiles.map((n) => byName[n].kind))].join(", ");
-      card.append(el("h3", {}, a.profiles.join(", ") + " ", el("small", { text: kinds })));
+      card.append(el("h3", {}, a.profiles.join(", ") + " ", el("small", { text: a.kinds.join(", ") })));
       if (a.account_id) card.append(el("div", { class: "sub unit", text: "account " + a.account_id }));
       const l = a.latest;
       if (!l) { card.append(el("p", { class: "empty", text: "No rate-limit headers seen yet." })); return card; }
@@ -212,11 +228,9 @@
         pace.textContent = "Pace: needs readings at least 5 minutes apart in the last hour.";
       }
       card.append(pace);
-      for (const name of a.profiles) {
-        const b = byName[name].block;
-        if (!b) continue;
-        const who = a.profiles.length > 1 ? name + ", this" : "This";
-        card.append(el("p", { class: "sub unit", text: who + " 5-hour block: " + b.requests + " req, "
+      const b = a.block;
+      if (b) {
+        card.append(el("p", { class: "sub unit", text: "This 5-hour block: " + b.requests + " req, "
           + Math.round(b.burn_tokens_per_min) + " tok/min, " + usdText(b.burn_cost_per_hour_usd)
           + "/h, projected " + usdText(b.projected_cost_usd) }));
       }
@@ -323,8 +337,9 @@
         "aria-label": "Open session " + s.key, text: s.key.slice(0, 13) });
       open.addEventListener("click", () => openSession(s.key));
       const tr = el("tr");
-      tr.append(td(open), td(stamp(s.last_ts)), td(withUnit(String(s.requests), "req"), "n"),
-        td(tokens(s.total_tokens), "n"), td(usd(s.cost_usd), "n"));
+      tr.append(td(open), td(stamp(s.first_ts)), td(stamp(s.last_ts)), td(s.profiles.join(", ") || "–"),
+        td(s.projects.join(", ") || "–"), td(s.model_names.join(", ") || "–"),
+        td(withUnit(String(s.requests), "req"), "n"), td(tokens(s.total_tokens), "n"), td(usd(s.cost_usd), "n"));
       return tr;
     }));
   }
@@ -334,7 +349,11 @@
     box.append(el("span", { class: "who", text: node.agent_id ? "agent " + node.agent_id : "main loop" }));
     box.append(el("span", { class: "fig", text: node.requests + " req" }));
     const tok = el("span", { class: "fig" }); tok.append(tokens(node.input_tokens + node.cache_read_tokens + node.cache_write_tokens + node.output_tokens));
-    box.append(tok, el("span", { class: "fig", text: usdText(node.unpriced && !node.cost_usd ? null : node.cost_usd) }));
+    box.append(tok, el("span", { class: "fig", text: usdText(node.unpriced && !node.cost_usd ? null : node.cost_usd, 4) }));
+    if (node.children.length) {
+      const sub = node.subtree;
+      box.append(el("span", { class: "fig sub", text: "with agents " + usdText(sub.cost_usd, 4) }));
+    }
     if (node.models.length) box.append(el("span", { class: "fig", text: node.models.join(", ") }));
     li.append(box);
     if (node.children.length) li.append(el("ul", {}, ...node.children.map(treeNode)));
@@ -343,6 +362,9 @@
   async function openSession(id) {
     const data = await getJSON("sessions/" + encodeURIComponent(id));
     $("#session-id").textContent = id;
+    const t = data.totals;
+    $("#session-total").replaceChildren(stat("Session total", usd(t.cost_usd, 4)),
+      stat("Requests", withUnit(String(t.requests), "req")), stat("Tokens", tokens(t.total_tokens)));
     $("#tree").replaceChildren(treeNode(data.tree));
     $("#session-detail").hidden = false;
     $("#session-detail").scrollIntoView({ block: "nearest" });
