@@ -23,9 +23,13 @@ model, project fields and token counts only, never text.
 Fast (issue 17 item 7): a file is read in BLOCK_SIZE blocks; only lines containing the bytes
 `"usage"` (as a key: inside JSON strings quotes are escaped, so text cannot match) are decoded, and
 those with msgspec into structs that name only the kept fields, so the content (most of an
-assistant line's bytes) is skipped in C without building objects. Every other line (prompts, tool
-results, attachments, request snapshots) is only counted. A line longer than MAX_LINE is skipped
-without being held (assistant lines are bounded by the model's output limit, far below it).
+assistant line's bytes) is skipped in C without building objects (on real assistant lines of 2 KB
+to 2 MB msgspec ran at 1.2-2.7 GB/s where json.loads ran at 0.19-0.45 GB/s). Every other line
+(prompts, tool results, attachments, request snapshots) is only counted: a line of an unknown type
+that holds no usage object is not looked at, and neither are invalid bytes inside text. A line
+longer than MAX_LINE is skipped without being held: those are tool results and pasted images; an
+assistant line is bounded by the model's output limit, far below it. bench/import_bench.py measures
+all this on a generated 1 GiB corpus.
 
 Incremental: the caller keeps one FileState per file and passes it back. An unchanged file (same
 device, inode, size and mtime) is not opened; a grown one is read from the end of its last
@@ -38,6 +42,10 @@ one ScanResult each key appears once. Across scans the same key comes again when
 straddled two scans (its first content block written before the scan, the rest after) or a file was
 read again from the start: replace the stored row's usage with the later record's (it is never
 smaller), keep one row.
+
+Limits: a file rewritten past its first HEAD_BYTES with a newline still just before the old offset
+looks appended (Claude Code appends; it does not rewrite). A line cut short by a crash and then
+continued by the next append becomes one malformed line, as it does for Claude Code itself.
 """
 
 from __future__ import annotations
