@@ -16,6 +16,11 @@ ccgate forwards like any other end-to-end header:
   x-fake-delay-ms: N            pause N ms between SSE events (a slow stream)
   x-fake-think-ms: N            pause N ms before answering (the model thinking)
   x-fake-events: N              extra text deltas (default 2)
+  x-fake-agents: N              nested subagents, N levels deep: a streamed request from depth d < N
+                                (0 = main loop, 1 = x-claude-code-agent-id, 2 = with a parent agent id)
+                                that offers the `Agent` tool and holds no tool_result yet is answered
+                                with a text block and an `Agent` tool_use (stop_reason tool_use)
+  x-fake-thinking: 1            a streamed answer starts with a thinking block (one more content block)
 """
 
 from __future__ import annotations
@@ -202,7 +207,8 @@ class FakeUpstream:
         model = payload.get("model", DEFAULT_MODEL)
         message_id = f"msg_fake_{self._counter:06d}"
         if payload.get("stream"):
-            return await self._stream(request, headers, model, message_id, usage)
+            blocks = scripted_blocks(h, payload, self._counter)
+            return await self._stream(request, headers, model, message_id, usage, blocks)
         self.answered.append(usage)
         message = _message(message_id, model, usage, "Hello world")
         raw = json.dumps(message).encode()
@@ -219,7 +225,13 @@ class FakeUpstream:
         return web.json_response(body, status=status, headers=headers)
 
     async def _stream(
-        self, request: web.Request, headers: dict[str, str], model: str, message_id: str, usage: dict[str, Any]
+        self,
+        request: web.Request,
+        headers: dict[str, str],
+        model: str,
+        message_id: str,
+        usage: dict[str, Any],
+        blocks: list[dict[str, Any]] | None = None,
     ) -> web.StreamResponse:
         h = request.headers
         gz = h.get("x-fake-gzip")
@@ -231,9 +243,12 @@ class FakeUpstream:
         compressor = zlib.compressobj(wbits=31) if gz else None
         delay = int(h.get("x-fake-delay-ms", "0")) / 1000
         gate = h.get("x-fake-gate")
-        events = sse_events(
-            message_id, model, usage, int(h.get("x-fake-events", "2")), bool(h.get("x-fake-error-event"))
-        )
+        if blocks:
+            events = sse_block_events(message_id, model, usage, blocks)
+        else:
+            events = sse_events(
+                message_id, model, usage, int(h.get("x-fake-events", "2")), bool(h.get("x-fake-error-event"))
+            )
         for index, event in enumerate(events):
             data = event.encode()
             if compressor is not None:
@@ -307,6 +322,81 @@ def sse_events(message_id: str, model: str, usage: dict[str, Any], deltas: int =
             {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": final},
         )
     )
+    out.append(_sse("message_stop", {"type": "message_stop"}))
+    return out
+
+
+def _agent_depth(headers: Any) -> int:
+    if headers.get("x-claude-code-parent-agent-id"):
+        return 2
+    return 1 if headers.get("x-claude-code-agent-id") else 0
+
+
+def _has_tool_result(payload: dict[str, Any]) -> bool:
+    for message in payload.get("messages", []):
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
+            return True
+    return False
+
+
+def scripted_blocks(headers: Any, payload: dict[str, Any], counter: int) -> list[dict[str, Any]] | None:
+    """The content blocks x-fake-agents / x-fake-thinking ask for, or None for the plain text answer."""
+    agents = int(headers.get("x-fake-agents", "0"))
+    thinking = bool(headers.get("x-fake-thinking"))
+    tools = {t.get("name") for t in payload.get("tools", []) if isinstance(t, dict)}
+    depth = _agent_depth(headers)
+    spawn = depth < agents and "Agent" in tools and not _has_tool_result(payload)
+    if not (spawn or thinking):
+        return None
+    blocks: list[dict[str, Any]] = []
+    if thinking:
+        blocks.append({"type": "thinking", "thinking": f"fake thought {counter}", "signature": "fakesig"})
+    if not spawn:
+        blocks.append({"type": "text", "text": f"fake answer {counter} at depth {depth}"})
+        return blocks
+    blocks.append({"type": "text", "text": f"fake delegates to level {depth + 1}"})
+    task = {
+        "description": f"fake level {depth + 1}",
+        "prompt": f"fake task for level {depth + 1}",
+        "subagent_type": "general-purpose",
+    }
+    blocks.append({"type": "tool_use", "id": f"toolu_fake_{counter:06d}", "name": "Agent", "input": task})
+    return blocks
+
+
+def sse_block_events(message_id: str, model: str, usage: dict[str, Any], blocks: list[dict[str, Any]]) -> list[str]:
+    """A Messages stream of the given content blocks (text, thinking, tool_use), usage as in sse_events."""
+    start = _message(message_id, model, {**usage, "output_tokens": 1}, "")
+    start["content"], start["stop_reason"] = [], None
+    out = [_sse("message_start", {"type": "message_start", "message": start})]
+    for index, block in enumerate(blocks):
+        kind = block["type"]
+        empty = {"text": {"text": ""}, "thinking": {"thinking": "", "signature": ""}}.get(kind, {"input": {}})
+        opening = {
+            "type": kind,
+            **{k: v for k, v in block.items() if k not in ("type", "text", "thinking", "signature", "input")},
+            **empty,
+        }
+        out.append(
+            _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": opening})
+        )
+        if kind == "text":
+            deltas = [{"type": "text_delta", "text": block["text"]}]
+        elif kind == "thinking":
+            deltas = [
+                {"type": "thinking_delta", "thinking": block["thinking"]},
+                {"type": "signature_delta", "signature": block["signature"]},
+            ]
+        else:
+            deltas = [{"type": "input_json_delta", "partial_json": json.dumps(block["input"])}]
+        for delta in deltas:
+            out.append(_sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
+        out.append(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
+    stop_reason = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+    final = {"output_tokens": usage.get("output_tokens", 0)}
+    delta = {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": final}
+    out.append(_sse("message_delta", delta))
     out.append(_sse("message_stop", {"type": "message_stop"}))
     return out
 
