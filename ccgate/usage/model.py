@@ -109,6 +109,7 @@ class UsageRecord:
     machine: str | None = None
     seen: int = 1
     transcript_tokens: int | None = None
+    origin_key: str | None = None  # "<machine>:<row id there>" for a row imported from an export
 
     @property
     def cache_write_tokens(self) -> int:

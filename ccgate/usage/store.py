@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ccgate import paths
-from ccgate.usage.model import UsageRecord
+from ccgate.usage.model import SEEN_GATEWAY, SEEN_TRANSCRIPT, UsageRecord
 
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = []
@@ -325,6 +325,34 @@ def m005_ledger(conn: sqlite3.Connection) -> None:
     _create_rollup(conn, "session_hourly", session_keys, source_columns=_LEDGER_SOURCE_COLUMNS, follow_changes=True)
 
 
+@migration
+def m006_imports(conn: sqlite3.Connection) -> None:
+    """What importing needs: where each transcript file's last scan stopped (`import_files`, kept in the
+    same transaction as the rows it added, so an import is never half-remembered), `origin_key` for
+    rows merged from another machine's export (machine and its row id: re-importing adds nothing),
+    and indexes that find a transcript-only row by its ids when the forwarder logs the same response.
+    """
+    conn.execute(
+        """
+        CREATE TABLE import_files (
+            path TEXT PRIMARY KEY,
+            device INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            "offset" INTEGER NOT NULL,
+            head_len INTEGER NOT NULL,
+            head_hash TEXT NOT NULL,
+            scanned_at REAL NOT NULL
+        )
+        """
+    )
+    _add_columns(conn, "requests", [("origin_key", "TEXT")])
+    conn.execute("CREATE UNIQUE INDEX requests_origin_key ON requests(origin_key) WHERE origin_key IS NOT NULL")
+    conn.execute("CREATE INDEX requests_transcript_request ON requests(request_id) WHERE seen = 2")
+    conn.execute("CREATE INDEX requests_transcript_message ON requests(message_id) WHERE seen = 2")
+
+
 def _ensure_migrations_table(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
 
@@ -408,14 +436,19 @@ def _insert_sql(rows: int) -> str:
 
 
 def insert_records(conn: sqlite3.Connection, records: Iterable[UsageRecord]) -> int:
-    """Insert records in one transaction; return how many. Raises sqlite3.Error and rolls back on failure."""
-    rows = [_row(r) for r in records]
-    if not rows:
+    """Insert records in one transaction; return how many. Raises sqlite3.Error and rolls back on failure.
+
+    A response an import already logged from a transcript (and nothing else) is one row, not two:
+    the forwarder's record takes its place, keeping the transcript's project and token total."""
+    batch = list(records)
+    if not batch:
         return 0
     limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(RECORD_FIELDS)
     per = max(1, min(ROWS_PER_STATEMENT, limit))
     conn.execute("BEGIN IMMEDIATE")
     try:
+        _absorb_transcript_rows(conn, batch)
+        rows = [_row(r) for r in batch]
         for start in range(0, len(rows), per):
             chunk = rows[start : start + per]
             conn.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
@@ -425,6 +458,44 @@ def insert_records(conn: sqlite3.Connection, records: Iterable[UsageRecord]) -> 
             conn.execute("ROLLBACK")
         raise
     return len(rows)
+
+
+TOKEN_TOTAL_SQL = (
+    "(input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens"
+    " + cache_write_other_tokens + output_tokens)"
+)
+
+
+def _absorb_transcript_rows(conn: sqlite3.Connection, records: list[UsageRecord]) -> None:
+    """Merge into `records` the transcript-only rows of the same responses, and delete those rows."""
+    seen_by_gateway = [r for r in records if r.seen & SEEN_GATEWAY and r.endpoint == "messages"]
+    request_ids = sorted({r.request_id for r in seen_by_gateway if r.request_id})
+    message_ids = sorted({r.message_id for r in seen_by_gateway if r.message_id})
+    if not request_ids and not message_ids:
+        return
+    marks = ", ".join("?" for _ in request_ids) or "NULL"
+    message_marks = ", ".join("?" for _ in message_ids) or "NULL"
+    found = conn.execute(
+        f"SELECT id, request_id, message_id, project, {TOKEN_TOTAL_SQL} FROM requests"
+        f" WHERE seen = {SEEN_TRANSCRIPT} AND (request_id IN ({marks}) OR message_id IN ({message_marks}))",
+        [*request_ids, *message_ids],
+    ).fetchall()
+    if not found:
+        return
+    by_request = {row[1]: row for row in found if row[1]}
+    by_message = {row[2]: row for row in found if row[2]}
+    absorbed = []
+    for rec in seen_by_gateway:
+        row = by_request.get(rec.request_id) if rec.request_id else None
+        row = row or (by_message.get(rec.message_id) if rec.message_id else None)
+        if row is None:
+            continue
+        rec.project = rec.project or row[3]
+        rec.seen |= SEEN_TRANSCRIPT
+        rec.transcript_tokens = row[4]
+        absorbed.append(row[0])
+    if absorbed:
+        conn.execute(f"DELETE FROM requests WHERE id IN ({', '.join('?' for _ in absorbed)})", absorbed)
 
 
 def row_to_dict(row: sqlite3.Row) -> dict[str, Any]:

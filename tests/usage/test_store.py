@@ -42,6 +42,7 @@ ALL_MIGRATIONS = [
     "m003_billing_agents_speed",
     "m004_hourly_rollups",
     "m005_ledger",
+    "m006_imports",
 ]
 INDEXES = {
     "requests_ts",
@@ -50,6 +51,9 @@ INDEXES = {
     "requests_session_ts",
     "requests_request_id",
     "requests_message_id",
+    "requests_origin_key",
+    "requests_transcript_request",
+    "requests_transcript_message",
 }
 
 
