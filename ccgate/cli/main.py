@@ -65,7 +65,21 @@ service_cli.register(app)
 ui_cli.register(app)
 
 
+# Commands whose output is shell code or a secret: a character lost to the terminal's encoding
+# would change a value, so they fail with a message instead (the others print a `?`).
+EXACT_OUTPUT = frozenset({"use", "off", "init", "token"})
+
+
+def _prepare_streams() -> None:
+    """Under the C locale (an ASCII stdout) print `?` for what cannot be shown, never a traceback."""
+    sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
+    if command not in EXACT_OUTPUT:
+        sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
+
+
 def main() -> None:
+    _prepare_streams()
     if COMPLETE_VAR in os.environ:
         # Only when a shell asks for completions: typer's completion classes cost start-up time.
         import typer.completion
@@ -78,3 +92,10 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except UnicodeEncodeError as exc:
+        print(
+            f"ccgate: cannot print the output in this terminal's encoding ({exc.encoding}); "
+            "use a UTF-8 locale (e.g. LANG=C.UTF-8) or set PYTHONIOENCODING=utf-8",
+            file=sys.stderr,
+        )
+        sys.exit(1)
