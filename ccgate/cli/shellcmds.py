@@ -50,10 +50,30 @@ def use(
     gate: bool = GateOpt,
     sealed: bool = SealedOpt,
 ) -> None:
-    """Print shell code that switches Claude Code to profile NAME: eval "$(ccgate use NAME)"."""
+    """Print shell code that switches Claude Code to profile NAME: eval "$(ccgate use NAME)".
+
+    At a terminal it prints how to run it instead (never the secret) and exits 2.
+    """
+    target = normalize(shell) if shell else detect()
+    _refuse_terminal(target, ["use", name, *(["--gate"] if gate else []), *(["--sealed"] if sealed else [])])
     config = load()
     changes = profile_changes(config, name, gate=gate, sealed=sealed, purpose="use")
-    sys.stdout.write(render(normalize(shell) if shell else detect(), changes))
+    sys.stdout.write(render(target, changes))
+
+
+def _refuse_terminal(shell: str, args: list[str]) -> None:
+    """Shell code printed to a terminal switches nothing (and would show the secret): say how to run it."""
+    if not sys.stdout.isatty():
+        return
+    command = " ".join(["ccgate", *args])
+    run = f"{command} | source" if shell == "fish" else f'eval "$({command})"'
+    hook = "ccgate init fish | source" if shell == "fish" else f'eval "$(ccgate init {shell})"'
+    print(
+        f"ccgate: `{command}` prints shell code for your shell to run, so nothing was switched; "
+        f"run: {run}   (or add the hook once, {hook}, and then `{command}` works as typed)",
+        file=sys.stderr,
+    )
+    raise typer.Exit(2)
 
 
 def profile_changes(config: Config, name: str, *, gate: bool, sealed: bool, purpose: str) -> dict[str, str | None]:
@@ -63,6 +83,8 @@ def profile_changes(config: Config, name: str, *, gate: bool, sealed: bool, purp
     if sealed:
         from ccgate import sealed as sealing
 
+        # A handle for a secret that is not there would only fail later, in the forwarder.
+        load_credentials(config, profile, store_for(config))
         with sealing.opened() as conn:
             sealed_id, creds = sealing.sealed_credentials(conn, profile, purpose)
     else:
@@ -76,13 +98,15 @@ def off(shell: str | None = ShellOpt) -> None:
 
     A sealed handle this shell holds is revoked.
     """
+    target = normalize(shell) if shell else detect()
+    _refuse_terminal(target, ["off"])
     handle_id = os.environ.get(SEALED_VAR)
     if handle_id:
         from ccgate import sealed as sealing
 
         with sealing.opened() as conn:
             sealing.revoke(conn, handle_id)
-    sys.stdout.write(render(normalize(shell) if shell else detect(), clearing_environment(os.environ)))
+    sys.stdout.write(render(target, clearing_environment(os.environ)))
 
 
 def current() -> None:

@@ -16,9 +16,12 @@ def ui(
       ccgate ui --no-open      # print the address, e.g. to open it elsewhere on this machine
     """
     from ccgate.cli._common import load
+    from ccgate.config import check_port
     from ccgate.errors import GatewayError
     from ccgate.gateway import daemon
 
+    if port is not None:
+        check_port(port, "--port")
     config = load()
     found = daemon.running() if port is None else None
     if found is not None:
