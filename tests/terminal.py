@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
 import signal
+import struct
 import subprocess
+import termios
 import time
 from dataclasses import dataclass, field
 
@@ -20,8 +23,11 @@ class Terminal:
     output: bytearray = field(default_factory=bytearray)
 
     @classmethod
-    def start(cls, argv: list[str], env: dict[str, str] | None = None) -> Terminal:
+    def start(cls, argv: list[str], env: dict[str, str] | None = None, columns: int = 80) -> Terminal:
         master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        if env is not None:
+            env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}  # the pty's size decides
         proc = subprocess.Popen(
             argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True, close_fds=True
         )

@@ -83,6 +83,11 @@ def run_stats(
         profile_kinds=_profile_kinds(config),
         plan_monthly_usd=config.settings.plan_monthly_usd,
     ).to_dict()
+    _check_profile_filter(config, profile, bool(report["rows"]))
+    if by == "session":
+        from ccgate.reports.sessions import add_session_details
+
+        add_session_details(conn, report["rows"], start, end, tz)
     if as_json:
         print(render.to_json(report))
     elif as_csv:
@@ -113,6 +118,16 @@ def run_agents(
         render.print_agent_trees(trees)
 
 
+def _check_profile_filter(config: Any, profile: str | None, found_rows: bool) -> None:
+    """A --profile that is neither configured nor in the log for this range is a typo, not an empty report."""
+    if profile is None or found_rows or profile in config.profiles:
+        return
+    from ccgate.errors import ProfileNotFound
+    from ccgate.profiles import suggestion
+
+    raise ProfileNotFound(profile, suggestion(profile, config.profiles))
+
+
 def _empty_db() -> Any:
     """An in-memory log with the real schema, so an empty report has the same shape as a full one."""
     from ccgate.usage import store
@@ -135,6 +150,7 @@ def run_blocks(
     tz, start, end = _context(tz_name, since, until, 7)
     conn = store.connect_reader() or _empty_db()
     report = blocks_report(conn, _pricer(config), start, end, profile=profile)
+    _check_profile_filter(config, profile, bool(report["blocks"]))
     if as_json:
         print(render.to_json(report))
     elif as_csv:

@@ -96,8 +96,8 @@ def _node(agent_id: str | None, parent: str | None) -> dict[str, Any]:
         "cost_usd": 0.0,
         "unpriced": 0,
         "models": [],
-        "first": None,
-        "last": None,
+        "first_ts": None,
+        "last_ts": None,
         "children": [],
     }
 
@@ -117,8 +117,8 @@ def _add(node: dict[str, Any], row: dict[str, Any], cost: float | None) -> None:
     model = row["model"] or row["request_model"]
     if model and model not in node["models"]:
         node["models"].append(model)
-    node["first"] = row["ts"] if node["first"] is None else node["first"]
-    node["last"] = row["ts"]
+    node["first_ts"] = row["ts"] if node["first_ts"] is None else node["first_ts"]
+    node["last_ts"] = row["ts"]
 
 
 def with_subtree(node: dict[str, Any]) -> dict[str, Any]:
@@ -156,4 +156,4 @@ def session_trees(
 
 
 def _last(node: dict[str, Any]) -> float:
-    return max([node["last"] or 0, *(_last(c) for c in node["children"])])
+    return max([node["last_ts"] or 0, *(_last(c) for c in node["children"])])

@@ -186,12 +186,20 @@ def quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# A subscription profile's request that came back API-billed: reported as "api", and noted.
+API_FALLBACK = "api-fallback"
+
+
 def billing_sql(subscription_profiles: list[str]) -> str:
-    """`billing`, with a max-oauth profile's requests of unknown billing counted as subscription usage."""
+    """`billing`, with a max-oauth profile's requests of unknown billing counted as subscription usage
+    and its API-billed ones told apart (API_FALLBACK) from API-key profiles' wanted API billing."""
     if not subscription_profiles:
         return "billing"
     names = ", ".join(quote(p) for p in sorted(subscription_profiles))
-    return f"(CASE WHEN billing = 'unknown' AND profile IN ({names}) THEN 'subscription' ELSE billing END)"
+    return (
+        f"(CASE WHEN profile IN ({names}) AND billing = 'unknown' THEN 'subscription' "
+        f"WHEN profile IN ({names}) AND billing = 'api' THEN '{API_FALLBACK}' ELSE billing END)"
+    )
 
 
 # One flag column for the price card (long context x2 + fast): fewer GROUP BY terms run faster.
@@ -577,7 +585,11 @@ def stats_report(
     meta: dict[str, dict[str, Any]] = {}
     by_model: dict[str, dict[str, Acc]] = {}
     totals = Acc()
+    fallback = False
     for g in groups:
+        if g.billing == API_FALLBACK:
+            fallback = True
+            g = replace(g, billing="api", key="api" if q.by == "billing" else g.key)
         key = keyed[g.key, g.offset] if grouping.time else str(g.key)
         if grouping.time:
             label, start, end = key
@@ -608,7 +620,7 @@ def stats_report(
         for row in out:
             row["plan_saved_usd"] = round(row["subscription_cost_usd"] - plan_monthly_usd, 6)
     plan = _plan(totals, q, plan_monthly_usd, now)
-    return Report(q.by, q.since, q.until, _tz_name(q.tz), out, total_row, plan, _notes(totals), q.tz)
+    return Report(q.by, q.since, q.until, _tz_name(q.tz), out, total_row, plan, _notes(totals, fallback), q.tz)
 
 
 def _time_keys(groups: list[Group], q: StatsQuery) -> dict[tuple[int, int], tuple[str, datetime, datetime]]:
@@ -646,7 +658,7 @@ def _plan(totals: Acc, q: StatsQuery, monthly: float | None, now: float | None) 
     }
 
 
-def _notes(totals: Acc) -> list[str]:
+def _notes(totals: Acc, api_fallback: bool) -> list[str]:
     notes = []
     if totals.unpriced_requests:
         models = ", ".join(sorted(totals.unpriced_models))
@@ -656,8 +668,11 @@ def _notes(totals: Acc) -> list[str]:
         )
     if totals.cost_subscription > 0:
         notes.append("subscription-billed usage is shown at API list prices (API-equivalent); the plan is flat-rate")
-    if totals.cost_subscription > 0 and totals.cost_api > 0:
-        notes.append("some traffic was billed to an API key, not the subscription (see api_cost_usd)")
+    if api_fallback:
+        notes.append(
+            "traffic of a subscription profile was billed to an API key, not the subscription "
+            "(see api_cost_usd; `ccgate doctor` names the profile)"
+        )
     return notes
 
 
