@@ -11,6 +11,7 @@ import sqlite3
 import time
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from ccgate.reports.pricing import FAST_SQL, LONG_CONTEXT_SQL, Pricer, TokenSums
@@ -107,7 +108,8 @@ def main() -> None:
     import sys
 
     try:
-        from ccgate.config import load_config
+        from ccgate.config import Config, load_config
+        from ccgate.errors import CcgateError
         from ccgate.reports.pricing import Pricer, default_cache_file
         from ccgate.reports.timespec import resolve_tz
         from ccgate.usage import store
@@ -119,9 +121,14 @@ def main() -> None:
         if not isinstance(stdin, dict):
             stdin = {}
         tz = resolve_tz(None)
-        pricer = Pricer.from_config(load_config(), default_cache_file())
+        try:
+            config, problem = load_config(), ""
+        except CcgateError:
+            # The figures at list prices are still worth showing; what is wrong, doctor tells.
+            config, problem = Config(Path(), {}), " · config.toml broken: ccgate doctor"
+        pricer = Pricer.from_config(config, default_cache_file())
         conn = store.connect_reader()
         session = stdin.get("session_id") if isinstance(stdin.get("session_id"), str) else None
-        print(format_line(statusline_data(conn, pricer, session, tz), stdin, tz))
+        print(format_line(statusline_data(conn, pricer, session, tz), stdin, tz) + problem)
     except Exception as exc:  # a status line must never break the prompt
         print(f"ccgate: {type(exc).__name__}")
