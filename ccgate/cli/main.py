@@ -7,6 +7,7 @@ inside the commands that use them so that `ccgate use` stays fast.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 
@@ -53,6 +54,25 @@ def _root(
     pass
 
 
+def _whole_short_help(group: typer.Typer) -> None:
+    """Command lists show each command's whole first paragraph, wrapped, instead of click's cut
+    at ~45 characters with "..." (click never shortens an explicit short_help)."""
+    for command in group.registered_commands:
+        if not isinstance(command.short_help, str):
+            command.short_help = _first_paragraph(command.help or inspect.getdoc(command.callback) or "")
+    for sub in group.registered_groups:
+        if sub.typer_instance is None:
+            continue
+        help_text = sub.help if isinstance(sub.help, str) else sub.typer_instance.info.help
+        if not isinstance(sub.short_help, str) and isinstance(help_text, str):
+            sub.short_help = _first_paragraph(help_text)
+        _whole_short_help(sub.typer_instance)
+
+
+def _first_paragraph(text: str) -> str:
+    return " ".join(inspect.cleandoc(text).split("\n\n", 1)[0].split())
+
+
 profile_cli.register(app)
 exec_cli.register(app)
 sealed_cli.register(app)
@@ -63,6 +83,7 @@ stats_cli.register(app)
 doctor_cli.register(app)
 service_cli.register(app)
 ui_cli.register(app)
+_whole_short_help(app)
 
 
 # Commands whose output is shell code or a secret: a character lost to the terminal's encoding
@@ -84,7 +105,7 @@ def main() -> None:
         # Only when a shell asks for completions: typer's completion classes cost start-up time.
         import typer.completion
 
-        typer.completion.completion_init()
+        typer.completion.completion_init()  # type: ignore[attr-defined]
     try:
         app()
     except CcgateError as exc:
