@@ -71,3 +71,43 @@ words=(ccgate pro); CURRENT=2; _ccgate_completion
     names, commands = out.splitlines()
     assert re.findall(r'"(\w+)"', names) == ["wide", "work"]
     assert commands.startswith('*: :(("profile":')
+
+
+BY = ["day", "week", "month", "hour", "model", "profile", "session", "account", "billing", "agent"]
+VALUE_CASES = [
+    (("ccgate", "stats", "--by", ""), BY),
+    (("ccgate", "stats", "--by", "m"), ["month", "model"]),
+    (("ccgate", "profile", "add", "x", "--kind", ""), ["max-oauth", "api-key", "litellm-key", "claude-login"]),
+    (("ccgate", "use", "work", "--shell", "f"), ["fish"]),
+    (("ccgate", "init", "p"), ["powershell"]),
+    (("ccgate", "service", "install", "--kind", ""), ["systemd", "launchd"]),
+    (("ccgate", "stats", "--tz", "Europe/Ber"), ["Europe/Berlin"]),
+    (("ccgate", "stats", "blocks", "--tz", "UT"), ["UTC"]),
+]
+
+
+@pytest.mark.parametrize(("words", "expected"), VALUE_CASES)
+def test_bash_completes_option_values(env: dict[str, str], words: tuple[str, ...], expected: list[str]) -> None:
+    assert bash_complete(env, *words) == expected
+
+
+@pytest.mark.parametrize(("words", "expected"), VALUE_CASES)
+def test_fish_completes_option_values(env: dict[str, str], words: tuple[str, ...], expected: list[str]) -> None:
+    line = " ".join(words)
+    script = f"source {COMPLETIONS / 'ccgate.fish'}; complete -C {line!r}"
+    out = subprocess.run(["fish", "-c", script], capture_output=True, text=True, env=env, check=True).stdout
+    assert sorted(line.split("\t")[0] for line in out.splitlines()) == sorted(expected)
+
+
+def test_zsh_completes_option_values(env: dict[str, str], tmp_path: Path) -> None:
+    script = f"""
+autoload -Uz compinit && compinit -u -d {tmp_path / "zcompdump"}
+source {COMPLETIONS / "_ccgate"}
+_arguments() {{ print -rl -- "$@" }}
+words=(ccgate stats --by m); CURRENT=4; _ccgate_completion
+words=(ccgate use work --shell z); CURRENT=5; _ccgate_completion
+"""
+    out = subprocess.run(["zsh", "-f", "-c", script], capture_output=True, text=True, env=env, check=True).stdout
+    by, shell = out.splitlines()
+    assert re.findall(r'"([\w-]+)"', by) == ["month", "model"]
+    assert re.findall(r'"([\w-]+)"', shell) == ["zsh"]

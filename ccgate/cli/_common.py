@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ccgate.config import Config, load_config
@@ -69,6 +70,18 @@ def stdout_is_unicode() -> bool:
 
 def active_profile() -> str | None:
     return os.environ.get("CCGATE_PROFILE") or None
+
+
+def choices(values: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """Shell completion for an option with fixed values."""
+    return lambda incomplete: [value for value in values if value.startswith(incomplete)]
+
+
+def complete_tz(incomplete: str) -> list[str]:
+    """IANA zone names (and UTC) starting with what was typed."""
+    import zoneinfo
+
+    return sorted(name for name in zoneinfo.available_timezones() | {"UTC"} if name.startswith(incomplete))
 
 
 def complete_profile(incomplete: str) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from ccgate import paths
-from ccgate.cli._common import active_profile, complete_profile, load, print_json, read_secret, store_for, warn
+from ccgate.cli._common import active_profile, choices, complete_profile, load, print_json, read_secret, store_for, warn
 from ccgate.config import Config, editing
 from ccgate.errors import ProfileNotFound, SecretStoreError, UsageError
 from ccgate.profiles import (
@@ -39,7 +39,7 @@ profile_app = typer.Typer(
 
 EXAMPLE_ADD = "Example: claude setup-token | ccgate profile add max --kind max-oauth --secret-stdin"
 
-KindOpt = typer.Option(None, "--kind", help=f"One of: {', '.join(KINDS)}.")
+KindOpt = typer.Option(None, "--kind", help=f"One of: {', '.join(KINDS)}.", autocompletion=choices(KINDS))
 BaseUrlOpt = typer.Option(None, "--base-url", help="Upstream URL (required for litellm-key).")
 ModelOpt = typer.Option(None, "--model", help="ANTHROPIC_MODEL.")
 OpusOpt = typer.Option(None, "--opus-model", help="ANTHROPIC_DEFAULT_OPUS_MODEL ([1m] allowed).")
@@ -204,7 +204,7 @@ def _save_new(config: Config, profile: Profile, secret: str | None, insecure: bo
 @profile_app.command("add", epilog=EXAMPLE_ADD)
 def add(
     name: str = typer.Argument(..., help="Profile name: lowercase letters, digits, . _ -"),
-    kind: str = typer.Option(..., "--kind", help=f"One of: {', '.join(KINDS)}."),
+    kind: str = typer.Option(..., "--kind", help=f"One of: {', '.join(KINDS)}.", autocompletion=choices(KINDS)),
     base_url: str | None = BaseUrlOpt,
     model: str | None = ModelOpt,
     opus_model: str | None = OpusOpt,

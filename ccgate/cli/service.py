@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from ccgate.cli._common import print_json
+from ccgate.cli._common import choices, print_json
 
 service_app = typer.Typer(help="Run `ccgate serve` as a systemd user service (Linux) or launchd agent (macOS).")
-KindOpt = typer.Option(None, "--kind", help="systemd or launchd (default: this platform's).")
+KindOpt = typer.Option(
+    None,
+    "--kind",
+    help="systemd or launchd (default: this platform's).",
+    autocompletion=choices(("systemd", "launchd")),
+)
 
 
 def _kind(kind: str | None):  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from ccgate.cli._common import complete_profile, load, store_for, warn
+from ccgate.cli._common import choices, complete_profile, load, store_for, warn
 from ccgate.config import Config
 from ccgate.profiles import (
     PROFILE_VAR,
@@ -31,7 +31,10 @@ SealedOpt = typer.Option(
     help="Export a local handle instead of the secret; only the forwarder can use it (implies --gate).",
 )
 ShellOpt = typer.Option(
-    None, "--shell", help=f"One of {', '.join(SHELLS)}; detected from the parent process if omitted."
+    None,
+    "--shell",
+    help=f"One of {', '.join(SHELLS)}; detected from the parent process if omitted.",
+    autocompletion=choices(SHELLS),
 )
 
 
@@ -130,7 +133,11 @@ def token(
     print(creds.secret)
 
 
-def init(shell: str = typer.Argument(..., help="bash, zsh, fish or powershell.")) -> None:
+def init(
+    shell: str = typer.Argument(
+        ..., help="bash, zsh, fish or powershell.", autocompletion=choices(("bash", "zsh", "fish", "powershell"))
+    ),
+) -> None:
     """Print a shell function so that `ccgate use NAME` works without eval.
 
     Add to ~/.bashrc: eval "$(ccgate init bash)"; fish: ccgate init fish | source
