@@ -28,10 +28,16 @@ if TYPE_CHECKING:
 SERVICE = "ccgate"
 STORE_ENV = "CCGATE_SECRET_STORE"
 
+# Works as written in any shell: asks for the keyring's password (a new keyring takes it as its
+# own), unlocks a Secret Service in a fresh D-Bus session and starts your shell inside it.
+# gnome-keyring-daemon --unlock reads the password on stdin; without it, it waits silently.
+HEADLESS_RECIPE = (
+    "dbus-run-session -- bash -c 'read -rsp \"keyring password: \" pw; echo; "
+    "printf %s \"$pw\" | gnome-keyring-daemon --unlock --components=secrets >/dev/null; unset pw; exec \"$SHELL\"'"
+)
 NO_KEYRING = (
-    "no usable keyring backend ({backend}); start a Secret Service (e.g. "
-    "`dbus-run-session -- sh -c 'gnome-keyring-daemon --unlock --components=secrets; exec $SHELL'`), "
-    "set PYTHON_KEYRING_BACKEND, or opt in to a 0600 plaintext file with --insecure-storage"
+    "no usable keyring backend ({backend}); start a Secret Service with "
+    f"`{HEADLESS_RECIPE}`, set PYTHON_KEYRING_BACKEND, or opt in to a 0600 plaintext file with --insecure-storage"
 )
 
 
