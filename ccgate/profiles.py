@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from ccgate.config import Config
 from ccgate.errors import ProfileNotFound, UsageError
+from ccgate.text import join_words
 
 KINDS = ("max-oauth", "api-key", "litellm-key", "claude-login")
 # claude-login has no secret of ccgate's: Claude Code's own /login, kept in the profile's
@@ -334,12 +335,6 @@ def conflicts(env: Mapping[str, str]) -> list[str]:
         them = "them" if len(set_creds) > 1 else "it"
         found.append(f"{join_words(set_creds)} set outside ccgate: `ccgate use NAME` would clear {them}")
     return found
-
-
-def join_words(words: Iterable[str]) -> str:
-    """'A', 'A and B', 'A, B and C'."""
-    items = list(words)
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def looks_like(kind: str, secret: str) -> bool:

@@ -32,8 +32,8 @@ STORE_ENV = "CCGATE_SECRET_STORE"
 # own), unlocks a Secret Service in a fresh D-Bus session and starts your shell inside it.
 # gnome-keyring-daemon --unlock reads the password on stdin; without it, it waits silently.
 HEADLESS_RECIPE = (
-    "dbus-run-session -- bash -c 'read -rsp \"keyring password: \" pw; echo; "
-    "printf %s \"$pw\" | gnome-keyring-daemon --unlock --components=secrets >/dev/null; unset pw; exec \"$SHELL\"'"
+    'dbus-run-session -- bash -c \'read -rsp "keyring password: " pw; echo; '
+    'printf %s "$pw" | gnome-keyring-daemon --unlock --components=secrets >/dev/null; unset pw; exec "$SHELL"\''
 )
 NO_KEYRING = (
     "no usable keyring backend ({backend}); start a Secret Service with "

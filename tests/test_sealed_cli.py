@@ -105,3 +105,9 @@ def test_use_sealed_without_a_stored_secret_fails_and_mints_nothing(ccgate: Runn
         )
     with sealed.opened() as conn:
         assert sealed.active(conn, 86400) == []
+
+
+def test_revoke_all_counts_in_words(profiles: None, ccgate: Runner) -> None:
+    assert ccgate("sealed", "revoke", "--all").stdout == "revoked 0 handles\n"
+    ccgate("use", "key", "--sealed", "--shell", "bash")
+    assert ccgate("sealed", "revoke", "--all").stdout == "revoked 1 handle\n"

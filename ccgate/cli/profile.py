@@ -20,7 +20,6 @@ from ccgate.profiles import (
     all_profiles,
     get_profile,
     import_from_environment,
-    join_words,
     looks_like,
     parse_env_entry,
     profile_from_table,
@@ -31,6 +30,7 @@ from ccgate.profiles import (
     validate_url,
 )
 from ccgate.secrets import mask
+from ccgate.text import join_words, plural
 
 profile_app = typer.Typer(
     help="Store, inspect and change credential profiles.",
@@ -438,7 +438,7 @@ def rm(
         profile = get_profile(config, name)
         riders = [p.name for p in all_profiles(config) if p.via_max == name]
         if riders:
-            noun = "profile" if len(riders) == 1 else "profiles"
+            noun = plural(len(riders), "profile").split(" ", 1)[1]
             verb = "rides" if len(riders) == 1 else "ride"
             raise UsageError(f"{noun} {join_words(riders)} {verb} on {name!r} (--via-max); change them first")
         # The secret goes first: a profile left without one can be mended, a secret left alone is lost.

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from ccgate.reports.pricing import FAST_SQL, LONG_CONTEXT_SQL, Pricer, TokenSums
+from ccgate.text import plural
 
 FAR_FUTURE = 32503680000.0  # year 3000
 AVG_MONTH_DAYS = 365.25 / 12
@@ -662,8 +663,9 @@ def _notes(totals: Acc, api_fallback: bool) -> list[str]:
     notes = []
     if totals.unpriced_requests:
         models = ", ".join(sorted(totals.unpriced_models))
+        use = "uses a model" if totals.unpriced_requests == 1 else "use models"
         notes.append(
-            f"{totals.unpriced_requests} request(s) use models with no known price ({models}): not counted in cost; "
+            f"{plural(totals.unpriced_requests, 'request')} {use} with no known price ({models}): not counted in cost; "
             'add [prices."<model>"] input_mtok/output_mtok to config.toml'
         )
     if totals.cost_subscription > 0:

@@ -427,3 +427,8 @@ def test_agent_nodes_use_first_ts_and_last_ts(golden: None, ccgate: Runner) -> N
     main = next(s["tree"] for s in sessions if s["session_id"] == "A")
     assert (main["first_ts"], main["last_ts"]) == (at("2026-03-02T09:00"), at("2026-03-02T10:00"))
     assert "first" not in main and "last" not in main
+
+
+def test_the_unpriced_note_counts_in_words(golden: None, ccgate: Runner) -> None:
+    notes = parse_json(ccgate("stats", *RANGE, "--json").stdout)["notes"]
+    assert any(n.startswith("1 request uses a model with no known price (claude-mystery-9)") for n in notes)
