@@ -148,7 +148,13 @@ class KeyringStore:
 
 def _backend_name(backend: KeyringBackend) -> str:
     cls = type(backend)
-    return f"{cls.__module__.removeprefix('keyring.backends.')}.{cls.__name__}"
+    name = f"{cls.__module__.removeprefix('keyring.backends.')}.{cls.__name__}"
+    # A chain (several backends installed, keyrings.alt say) is named with its members, so that
+    # doctor's unlock advice can tell a Secret Service inside it.
+    chain = getattr(backend, "backends", None)
+    if isinstance(chain, list | tuple) and chain:
+        name += f"({', '.join(_backend_name(member) for member in chain)})"
+    return name
 
 
 def _memo_file() -> Path:
