@@ -590,3 +590,8 @@ def test_rm_names_one_rider_in_the_singular(ccgate: Runner) -> None:
     assert "profiles lmax and lmax2 ride on 'max'" in proc.stderr
     ccgate("profile", "rm", "lmax2")
     assert "profile lmax rides on 'max'" in ccgate("profile", "rm", "max", check=False).stderr
+
+
+def test_the_injection_warning_is_given_once(ccgate: Runner) -> None:
+    proc = ccgate("profile", "add", "k", "--kind", "api-key", "--inject-credential", "--secret-stdin", input=API)
+    assert proc.stderr.count("inject_credential is on for 'k'") == 1

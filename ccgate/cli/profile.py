@@ -143,7 +143,7 @@ def _apply_settings(
         profile.inject_credential = inject
 
 
-def _check(config: Config, profile: Profile) -> None:
+def _check(config: Config, profile: Profile, *, warn_injection: bool = True) -> None:
     """Validate the whole profile the way loading it later would."""
     profile_from_table(profile.name, profile.to_table(), str(config.path))
     if profile.via_max:
@@ -151,7 +151,7 @@ def _check(config: Config, profile: Profile) -> None:
             raise UsageError("--via-max applies to litellm-key profiles only")
         if get_profile(config, profile.via_max).kind != "max-oauth":
             raise UsageError(f"--via-max {profile.via_max!r} is not a max-oauth profile")
-    if profile.inject_credential:
+    if profile.inject_credential and warn_injection:
         warn(
             f"inject_credential is on for {profile.name!r}: any local process or web page that "
             "reaches the forwarder's port can spend this secret"
@@ -182,13 +182,13 @@ def _check_store_before_asking(config: Config, insecure: bool) -> None:
     store_for(config).ensure_usable()
 
 
-def _save_new(config: Config, profile: Profile, secret: str | None, insecure: bool) -> None:
+def _save_new(config: Config, profile: Profile, secret: str | None, insecure: bool, *, warned: bool = False) -> None:
     """Store the secret, then the profile; if the profile cannot be written, the secret goes too.
 
     Runs under the config lock, on the config read under it.
     """
     _refuse_existing(config, profile.name)
-    _check(config, profile)
+    _check(config, profile, warn_injection=not warned)
     _opt_into_file_store(config, insecure)
     if secret is not None:
         _store_secret(config, profile, secret)
@@ -250,7 +250,7 @@ def add(
         secret = read_secret(secret_stdin, f"{profile.kind} secret for {name}")
     # The secret was typed outside the lock; what is written is decided on the file read under it.
     with editing(config.path) as config:
-        _save_new(config, profile, secret, insecure_storage)
+        _save_new(config, profile, secret, insecure_storage, warned=True)
     if profile.own_config_dir and profile.config_dir:
         paths.ensure_private_dir(Path(profile.config_dir))
     print(f'added profile {name!r} ({profile.kind}); switch with: eval "$(ccgate use {name})"')
