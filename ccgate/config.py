@@ -1,27 +1,37 @@
 """config.toml: ccgate's settings and profiles, never a secret.
 
-The file is read with tomllib and written with tomli-w, atomically and mode 0600.
-Hand edits are welcome: unknown keys are kept when ccgate rewrites the file, and a
-file that does not parse is reported (file and line) and never overwritten.
+The file is read with tomllib (fast: `ccgate use` reads it in every shell) and rewritten with
+tomlkit, which keeps the person's comments, blank lines and key order; only the keys ccgate
+changed move. Hand edits are welcome: unknown keys are kept, and a file that does not parse is
+reported (file and line) and never overwritten. Writes are atomic and mode 0600.
+
+Several ccgate processes may change the file at once (`profile add` in two terminals): every
+read-modify-write runs inside `editing()`, which holds a lock file beside config.toml and reads
+the file afresh under it, so no change is lost.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ccgate import paths
-from ccgate.errors import ConfigError
+from ccgate.errors import ConfigError, UsageError
 from ccgate.fileio import write_private
+from ccgate.locks import lock_file_for, locked
 
 DEFAULT_HOST = "127.0.0.1"
 # Clear of LiteLLM (4000), claude-code-router (3456) and the usual 8080/8000/3000.
 DEFAULT_PORT = 7421
 DEFAULT_MAX_BODY_MIB = 64
 DEFAULT_IDLE_TIMEOUT_S = 600.0
+PORT_RANGE = (1, 65535)
 # Overrides settings.port (and is overridden by `--port`): a second ccgate with its own
 # CCGATE_*_DIR directories, e.g. a test suite, listens and looks for its forwarder there.
 PORT_ENV = "CCGATE_PORT"
@@ -41,17 +51,38 @@ class Settings:
     sealed_ttl_days: float = 30.0
 
 
-_SETTING_TYPES: dict[str, tuple[type, ...]] = {
-    "default_profile": (str,),
-    "host": (str,),
-    "port": (int,),
-    "max_body_mib": (int,),
-    "idle_timeout_s": (int, float),
-    "allowed_origins": (list,),
-    "secret_store": (str,),
-    "plan_monthly_usd": (int, float),
-    "sealed_ttl_days": (int, float),
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What one setting accepts: its types and, for numbers, an inclusive range."""
+
+    types: tuple[type, ...]
+    low: float | None = None
+    high: float | None = None
+    hint: str = ""
+
+
+# The ranges keep every value meaningful: max_body_mib = 0 would mean "no limit" to aiohttp,
+# a port above 65535 wraps around in the resolver, a TTL of 0 would expire handles at once.
+RULES: dict[str, Rule] = {
+    "default_profile": Rule((str,)),
+    "host": Rule((str,)),
+    "port": Rule((int,), *PORT_RANGE),
+    "max_body_mib": Rule((int,), 1, 4096, "MiB a request body may have"),
+    "idle_timeout_s": Rule((int, float), 1, 86400, "seconds a stream may stay silent"),
+    "allowed_origins": Rule((list,)),
+    "secret_store": Rule((str,)),
+    "plan_monthly_usd": Rule((int, float), 0, 1_000_000),
+    "sealed_ttl_days": Rule((int, float), 1 / 24, 3650, "days a sealed handle lives unused"),
 }
+SECRET_STORES = ("keyring", "file")
+
+
+def check_port(port: int, source: str) -> int:
+    """A TCP port a forwarder can listen on: 1-65535 (0 would pick a random one)."""
+    low, high = PORT_RANGE
+    if not low <= port <= high:
+        raise UsageError(f"{source} {port} is not a port: use {low}-{high}")
+    return port
 
 
 class Config:
@@ -60,14 +91,16 @@ class Config:
     Profiles stay raw dicts here; `ccgate.profiles` turns them into Profile objects.
     """
 
-    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+    def __init__(self, path: Path, data: dict[str, Any], text: str = "") -> None:
         self.path = path
         self.data = data
+        self.text = text  # what was read, so a rewrite can keep its comments and order
         self.settings = _parse_settings(path, data.get("settings", {}))
 
     @property
     def profiles(self) -> dict[str, dict[str, Any]]:
-        return self.data.setdefault("profiles", {})
+        profiles: dict[str, dict[str, Any]] = self.data.setdefault("profiles", {})
+        return profiles
 
     @property
     def prices(self) -> dict[str, dict[str, Any]]:
@@ -82,9 +115,14 @@ class Config:
         self.settings = _parse_settings(self.path, table)
 
     def save(self) -> None:
-        import tomli_w
+        """Write the file back, changing only what differs from what was read."""
+        import tomlkit
 
-        write_private(self.path, tomli_w.dumps(_drop_empty(self.data)).encode())
+        document = tomlkit.parse(self.text) if self.text.strip() else tomlkit.document()
+        _sync(document, _drop_empty(self.data))
+        text = tomlkit.dumps(document)
+        write_private(self.path, text.encode())
+        self.text = text
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -96,15 +134,29 @@ def load_config(path: Path | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; fix or remove the file") from None
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message already ends with "(at line N, column M)".
         raise ConfigError(f"{path}: {exc}; fix the file by hand (ccgate will not overwrite it)") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: arrays or tables nested too deeply; fix the file by hand") from None
     if not isinstance(data.get("profiles", {}), dict):
         raise ConfigError(f"{path}: [profiles] must be a table")
-    return Config(path, data)
+    return Config(path, data, text)
+
+
+@contextmanager
+def editing(path: Path | None = None) -> Iterator[Config]:
+    """The config, read under the lock that every writer holds until it has saved.
+
+    Callers save inside the block; whatever they read here is what they write back over.
+    """
+    path = path or paths.config_file()
+    with locked(lock_file_for(path)):
+        yield load_config(path)
 
 
 def _parse_settings(path: Path, table: Any) -> Settings:
@@ -112,14 +164,16 @@ def _parse_settings(path: Path, table: Any) -> Settings:
         raise ConfigError(f"{path}: [settings] must be a table")
     settings = Settings()
     for key, value in table.items():
-        expected = _SETTING_TYPES.get(key)
-        if expected is None:
+        rule = RULES.get(key)
+        if rule is None:
             continue  # unknown keys are kept in the file for newer versions
-        if not isinstance(value, expected) or isinstance(value, bool):
-            raise ConfigError(f"{path}: settings.{key} has the wrong type ({type(value).__name__})")
-        setattr(settings, key, value)
-    if settings.secret_store not in ("keyring", "file"):
-        raise ConfigError(f'{path}: settings.secret_store must be "keyring" or "file"')
+        setattr(settings, key, _checked(path, key, value, rule))
+    if settings.secret_store not in SECRET_STORES:
+        raise ConfigError(f'{path}: settings.secret_store must be "keyring" or "file"; fix the file')
+    if not settings.host.strip():
+        raise ConfigError(f"{path}: settings.host is empty; use an address such as 127.0.0.1")
+    if not all(isinstance(origin, str) for origin in settings.allowed_origins):
+        raise ConfigError(f"{path}: settings.allowed_origins must be a list of strings")
     if env_port := os.environ.get(PORT_ENV):
         settings.port = _port_from_env(env_port)
     return settings
@@ -130,9 +184,36 @@ def _port_from_env(text: str) -> int:
         port = int(text)
     except ValueError:
         port = 0
-    if not 1 <= port <= 65535:
+    if not PORT_RANGE[0] <= port <= PORT_RANGE[1]:
         raise ConfigError(f"{PORT_ENV}={text!r}: expected a port number from 1 to 65535")
     return port
+
+
+def _checked(path: Path, key: str, value: Any, rule: Rule) -> Any:
+    if not isinstance(value, rule.types) or isinstance(value, bool):
+        wanted = "a number" if float in rule.types else _TYPE_NAMES[rule.types[0]]
+        raise ConfigError(f"{path}: settings.{key} must be {wanted}, not {_shown(value)}; fix the file")
+    if rule.low is None or rule.high is None:
+        return value
+    number = float(value) if isinstance(value, (int, float)) else math.nan
+    if not math.isfinite(number) or not rule.low <= number <= rule.high:
+        what = f" ({rule.hint})" if rule.hint else ""
+        raise ConfigError(
+            f"{path}: settings.{key} = {_shown(value)} is out of range{what}: use {_num(rule.low)}-{_num(rule.high)}"
+        )
+    return value
+
+
+_TYPE_NAMES = {str: "a string", int: "a whole number", list: "a list"}
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
 
 
 def _drop_empty(value: Any) -> Any:
@@ -148,3 +229,41 @@ def _drop_empty(value: Any) -> Any:
             out[k] = cleaned
         return out
     return value
+
+
+def _sync(target: MutableMapping[str, Any], wanted: Mapping[str, Any]) -> None:
+    """Make the tomlkit container `target` hold `wanted`, touching only keys whose values differ.
+
+    Keys that stay keep their place and comments; new keys go at the end of their table.
+    """
+    for key in [k for k in target if k not in wanted]:
+        del target[key]
+    for key, value in wanted.items():
+        current = target.get(key)
+        if isinstance(value, dict) and not value and key not in target:
+            continue  # no empty [profiles] header for a file that never had one
+        if isinstance(value, dict) and isinstance(current, MutableMapping):
+            _sync(current, value)
+        elif key not in target:
+            _add_after_last_value(target, key, value)
+        elif _plain(current) != value:
+            target[key] = value
+
+
+def _add_after_last_value(target: MutableMapping[str, Any], key: str, value: Any) -> None:
+    """A new key goes right after the table's last key, above the comments that precede the next
+    table (tomlkit itself would append it below them, under the next table's comment)."""
+    last = next((k for k in reversed(list(target)) if not isinstance(target[k], MutableMapping)), None)
+    container = getattr(target, "value", target)  # a Table wraps a Container; a document is one
+    insert_after = getattr(container, "_insert_after", None)
+    if last is None or isinstance(value, dict) or not callable(insert_after):
+        target[key] = value
+        return
+    import tomlkit
+
+    insert_after(last, key, tomlkit.item(value))
+
+
+def _plain(item: Any) -> Any:
+    unwrap = getattr(item, "unwrap", None)
+    return unwrap() if callable(unwrap) else item

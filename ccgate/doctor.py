@@ -19,7 +19,7 @@ from ccgate.config import Config, load_config
 from ccgate.errors import CcgateError
 from ccgate.profiles import CREDENTIAL_VARS, MANAGED_VARS, PROFILE_VAR, Profile, all_profiles, conflicts
 from ccgate.sealed import looks_sealed
-from ccgate.secrets import SecretStore, open_store
+from ccgate.secrets import KeyringLockedError, SecretStore, open_store, unlock_advice
 
 Status = Literal["ok", "warn", "fail"]
 RECENT_S = 7 * 86400
@@ -68,9 +68,13 @@ def failed(checks: list[Check]) -> bool:
 
 
 def _secret_store(config: Config) -> tuple[SecretStore | None, Check]:
+    store = None
     try:
         store = open_store(config.settings)
         store.get("ccgate-doctor-probe")
+    except KeyringLockedError as exc:
+        backend = store.description if store is not None else ""
+        return None, Check("secret store", "fail", exc.message, unlock_advice(backend))
     except CcgateError as exc:
         return None, Check("secret store", "fail", exc.message)
     if config.settings.secret_store == "file" or os.environ.get("CCGATE_SECRET_STORE") == "file":

@@ -34,8 +34,10 @@ class ConfigError(CcgateError):
 
 
 class ProfileNotFound(CcgateError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no profile named {name!r}; see `ccgate profile list`")
+    def __init__(self, name: str, hint: str = "") -> None:
+        # hint: "did you mean 'max'?" or "profile names are lowercase"
+        joined = f"{hint} " if hint.endswith("?") else f"{hint}; " if hint else ""
+        super().__init__(f"no profile named {name!r}; {joined}see `ccgate profile list`")
         self.name = name
 
 

@@ -9,13 +9,14 @@ forwarder all go through it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ccgate.config import Config
 from ccgate.errors import ProfileNotFound, UsageError
+from ccgate.text import join_words
 
 KINDS = ("max-oauth", "api-key", "litellm-key", "claude-login")
 # claude-login has no secret of ccgate's: Claude Code's own /login, kept in the profile's
@@ -28,9 +29,10 @@ NAME_RE = re.compile(r"[a-z0-9._-]{1,64}")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 HEADER_RE = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*)")
 
-# Claude Code's auth and routing variables: a profile sets some and clears the rest, because
-# several of them set at once conflict (REFERENCE.md, "which variable produces which header").
-MANAGED_VARS = (
+# Claude Code's credential and routing variables: several set at once conflict (REFERENCE.md,
+# "which variable produces which header"), so `use` and `off` unset every one of them that the
+# profile does not set, whoever set it.
+CLEARED_VARS = (
     "CLAUDE_CODE_OAUTH_TOKEN",
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_AUTH_TOKEN",
@@ -47,9 +49,11 @@ MANAGED_VARS = (
     "ANTHROPIC_VERTEX_BASE_URL",
     "CLAUDE_CODE_SKIP_BEDROCK_AUTH",
     "CLAUDE_CODE_SKIP_VERTEX_AUTH",
-    "CLAUDE_CONFIG_DIR",
-    "CLAUDE_CODE_SUBPROCESS_ENV_SCRUB",
 )
+# Settings a person also sets for themselves: a profile may set them, and then they are named in
+# CCGATE_MANAGED like its free `env` entries; they are unset only when ccgate set them.
+OWNED_VARS = ("CLAUDE_CONFIG_DIR", "CLAUDE_CODE_SUBPROCESS_ENV_SCRUB")
+MANAGED_VARS = (*CLEARED_VARS, *OWNED_VARS)  # every variable of Claude Code's that ccgate may set
 CREDENTIAL_VARS = ("CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 # Bookkeeping of ccgate's own: the active profile, and the free `env` names it set, so that
 # the next `use` or `off` can clear exactly those.
@@ -63,6 +67,17 @@ MODEL_SETTINGS = {
     "sonnet_model": "ANTHROPIC_DEFAULT_SONNET_MODEL",
     "haiku_model": "ANTHROPIC_DEFAULT_HAIKU_MODEL",
 }
+# Variables a profile option sets (the secret, --base-url, --header, the model options,
+# --config-dir, --scrub-subprocess-env): --env refuses them so there is one place for each.
+OPTION_VARS = frozenset(
+    (
+        *CREDENTIAL_VARS,
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_CUSTOM_HEADERS",
+        *MODEL_SETTINGS.values(),
+        *OWNED_VARS,
+    )
+)
 
 
 @dataclass(slots=True)
@@ -111,6 +126,15 @@ class Profile:
         return table
 
 
+def validate_text(option: str, value: str) -> str:
+    """Option text must be valid Unicode: undecodable argv bytes arrive as lone surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{option}: the value is not valid UTF-8 text; type it again") from None
+    return value
+
+
 def validate_name(name: str) -> str:
     if not NAME_RE.fullmatch(name) or set(name) == {"."}:
         raise UsageError(f"invalid profile name {name!r}: use 1-64 lowercase letters, digits, '.', '_' or '-'")
@@ -134,8 +158,8 @@ def parse_env_entry(entry: str) -> tuple[str, str]:
     name, sep, value = entry.partition("=")
     if not sep or not ENV_NAME_RE.fullmatch(name):
         raise UsageError(f"invalid --env {entry!r}: write it as KEY=VALUE")
-    if name in MANAGED_VARS or name in (PROFILE_VAR, EXTRA_VAR, SEALED_VAR):
-        raise UsageError(f"--env {name}: ccgate manages this variable; use the matching option")
+    if name in OPTION_VARS or name in (PROFILE_VAR, EXTRA_VAR, SEALED_VAR):
+        raise UsageError(f"--env {name}: ccgate sets this variable itself; use the matching option")
     return name, value
 
 
@@ -203,8 +227,20 @@ def profile_from_table(name: str, table: Mapping[str, Any], source: str = "confi
 def get_profile(config: Config, name: str) -> Profile:
     table = config.profiles.get(name)
     if table is None:
-        raise ProfileNotFound(name)
+        raise ProfileNotFound(name, suggestion(name, config.profiles))
     return profile_from_table(name, table, str(config.path))
+
+
+def suggestion(name: str, known: Iterable[str]) -> str:
+    """ "did you mean …?" for a name that is not a profile, or "" when nothing is close."""
+    import difflib
+
+    known = list(known)
+    lowercase = "profile names are lowercase; " if name != name.lower() else ""
+    close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+    if close:
+        return f"{lowercase}did you mean {close[0]!r}?"
+    return lowercase.removesuffix("; ")
 
 
 def all_profiles(config: Config) -> list[Profile]:
@@ -232,27 +268,29 @@ def environment(
 ) -> dict[str, str | None]:
     """The changes `use` makes: name -> value to set, or None to unset.
 
-    Every managed variable the profile does not set is unset, and so are the free `env`
-    names a previous `use` set (read from CCGATE_MANAGED in `current`).
+    Every credential and routing variable (CLEARED_VARS) the profile does not set is unset,
+    and so is whatever else a previous `use` set (named in CCGATE_MANAGED in `current`);
+    the person's own CLAUDE_CONFIG_DIR and the like stay.
     """
     wanted = _profile_variables(profile, creds)
     if gate_url:
         wanted["ANTHROPIC_BASE_URL"] = gate_url
+    owned = sorted(name for name in wanted if name not in CLEARED_VARS)
+    if owned:
+        wanted[EXTRA_VAR] = " ".join(owned)
     wanted[PROFILE_VAR] = profile.name
-    if profile.env:
-        wanted[EXTRA_VAR] = " ".join(sorted(profile.env))
     if sealed_id:
         wanted[SEALED_VAR] = sealed_id
     changes: dict[str, str | None] = {
-        name: None for name in (*MANAGED_VARS, *previous_extras(current), EXTRA_VAR, SEALED_VAR)
+        name: None for name in (*CLEARED_VARS, *previous_extras(current), EXTRA_VAR, SEALED_VAR)
     }
     changes.update(wanted)
     return changes
 
 
 def clearing_environment(current: Mapping[str, str]) -> dict[str, str | None]:
-    """The changes `off` makes: unset everything ccgate manages."""
-    names = (*MANAGED_VARS, *previous_extras(current), PROFILE_VAR, EXTRA_VAR, SEALED_VAR)
+    """The changes `off` makes: unset everything ccgate manages, and nothing else."""
+    names = (*CLEARED_VARS, *previous_extras(current), PROFILE_VAR, EXTRA_VAR, SEALED_VAR)
     return dict.fromkeys(names)
 
 
@@ -300,15 +338,17 @@ def conflicts(env: Mapping[str, str]) -> list[str]:
     found: list[str] = []
     set_creds = [v for v in CREDENTIAL_VARS if env.get(v)]
     if len(set_creds) > 1:
+        both = "both" if len(set_creds) == 2 else "all"
         found.append(
-            f"{' and '.join(set_creds)} are all set: Claude Code uses only one of them "
+            f"{join_words(set_creds)} are {both} set: Claude Code uses only one of them "
             "(ANTHROPIC_AUTH_TOKEN and ANTHROPIC_API_KEY win over the OAuth token)"
         )
     if env.get("ANTHROPIC_AUTH_TOKEN") and env.get("CLAUDE_CODE_OAUTH_TOKEN"):
         found.append("ANTHROPIC_AUTH_TOKEN takes Claude Code out of OAuth (subscription) mode")
     active = env.get(PROFILE_VAR)
     if set_creds and not active:
-        found.append(f"{', '.join(set_creds)} set outside ccgate: `ccgate use NAME` would clear it")
+        them = "them" if len(set_creds) > 1 else "it"
+        found.append(f"{join_words(set_creds)} set outside ccgate: `ccgate use NAME` would clear {them}")
     return found
 
 

@@ -72,7 +72,7 @@ def test_environment_conflicts_and_unsealed_secrets_warn(ccgate, home: dict[str,
     env = {**home, "CLAUDE_CODE_OAUTH_TOKEN": MAX, "ANTHROPIC_API_KEY": "sk-ant-api03-k", "CCGATE_PROFILE": "max"}
     _, checks = doctor(ccgate, env)
     details = " | ".join(c["detail"] for c in by_name(checks, "environment"))
-    assert "are all set" in details and "unsealed" in details
+    assert "are both set" in details and "unsealed" in details
     # A sealed handle in the environment is exactly what the warning asks for.
     sealed = {**home, "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-ccgate-sealed-abcd1234-x", "CCGATE_PROFILE": "max"}
     _, checks = doctor(ccgate, sealed)

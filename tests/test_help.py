@@ -37,3 +37,14 @@ def test_every_command_has_help_with_an_example(ccgate) -> None:
 
 def test_version(ccgate) -> None:
     assert ccgate("--version").stdout.strip() == f"ccgate {__version__}"
+
+
+def test_command_lists_are_never_cut_short(ccgate) -> None:
+    groups = [[], ["profile"], ["stats"], ["sealed"], ["service"]]
+    for group in groups:
+        out = ccgate(*group, "--help", env={"COLUMNS": "80"}).stdout
+        listing = out.split("Commands:", 1)[1]
+        assert "..." not in listing, (group, listing)
+    root = ccgate("--help", env={"COLUMNS": "80"}).stdout
+    assert "to each profile's upstream, logging token usage." in " ".join(root.split())
+    assert "by period, model, profile or session." in " ".join(root.split())

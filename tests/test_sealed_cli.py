@@ -91,3 +91,23 @@ def test_claude_login_cannot_be_sealed(ccgate: Runner) -> None:
     ccgate("profile", "add", "w", "--kind", "claude-login", "--own-config-dir")
     proc = ccgate("use", "w", "--sealed", check=False)
     assert proc.returncode == 1 and "no secret of ccgate's to seal" in proc.stderr
+
+
+def test_use_sealed_without_a_stored_secret_fails_and_mints_nothing(ccgate: Runner, ccgate_dirs: Path) -> None:
+    ccgate("profile", "add", "api", "--kind", "api-key", "--secret-stdin", input=SECRETS["key"][1])
+    keyring = Path(ccgate_dirs / "test-keyring.json")
+    keyring.write_text("{}")  # the secret is gone (deleted in the keyring app, another machine's config, ...)
+    for args in (("use", "api", "--sealed", "--shell", "bash"), ("exec", "api", "--sealed", "--", "true")):
+        proc = ccgate(*args, check=False)
+        assert proc.returncode == 1 and proc.stdout == ""
+        assert proc.stderr == (
+            "ccgate: profile 'api' has no stored secret; set one with `ccgate profile edit api --secret`\n"
+        )
+    with sealed.opened() as conn:
+        assert sealed.active(conn, 86400) == []
+
+
+def test_revoke_all_counts_in_words(profiles: None, ccgate: Runner) -> None:
+    assert ccgate("sealed", "revoke", "--all").stdout == "revoked 0 handles\n"
+    ccgate("use", "key", "--sealed", "--shell", "bash")
+    assert ccgate("sealed", "revoke", "--all").stdout == "revoked 1 handle\n"

@@ -44,7 +44,7 @@ def test_status_notices_a_stale_file_and_uninstall_removes_it(ccgate, home: dict
     unit_path(home).write_text(unit_path(home).read_text().replace("RestartSec=2", "RestartSec=9"))
     assert "stale" in ccgate("service", "status", "--kind", "systemd", env=home).stdout
     out = ccgate("service", "uninstall", "--kind", "systemd", env=home).stdout
-    assert "systemctl --user disable --now ccgate.service" in out
+    assert out.splitlines()[1:] == ["  systemctl --user stop ccgate.service", "  systemctl --user daemon-reload"]
     assert not unit_path(home).exists()
     assert "nothing to remove" in ccgate("service", "uninstall", "--kind", "systemd", env=home).stdout
 
@@ -76,3 +76,20 @@ def test_unknown_kind_is_one_line(ccgate, home: dict[str, str]) -> None:
     proc = ccgate("service", "install", "--kind", "upstart", env=home, check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "ccgate: unknown service kind 'upstart': use systemd or launchd"
+
+
+def test_an_enabled_unit_is_disabled_before_it_is_removed(ccgate, home: dict[str, str]) -> None:
+    ccgate("service", "install", "--kind", "systemd", env=home)
+    wants = unit_path(home).parent / "default.target.wants"
+    wants.mkdir()
+    (wants / "ccgate.service").symlink_to(unit_path(home))  # what `systemctl --user enable` leaves
+    proc = ccgate("service", "uninstall", "--kind", "systemd", env=home, check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == (
+        "ccgate: ccgate.service is enabled; disable it first: `systemctl --user disable --now ccgate.service`, "
+        "then run `ccgate service uninstall` again\n"
+    )
+    assert unit_path(home).exists()
+    (wants / "ccgate.service").unlink()  # `systemctl --user disable` removes the link
+    ccgate("service", "uninstall", "--kind", "systemd", env=home)
+    assert not unit_path(home).exists()

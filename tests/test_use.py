@@ -207,3 +207,65 @@ def test_current_names_profile_and_warns_on_conflicts(profiles: None, ccgate: Ru
     mixed = ccgate("current", env={"CLAUDE_CODE_OAUTH_TOKEN": OAT, "ANTHROPIC_API_KEY": API}, check=False)
     assert mixed.returncode == 3
     assert "CLAUDE_CODE_OAUTH_TOKEN and ANTHROPIC_API_KEY" in mixed.stderr
+
+
+# --- what `use` leaves alone, and `use` typed at a terminal ------------------------------------
+
+PERSONAL = {"CLAUDE_CONFIG_DIR": "/home/me/.claude-custom", "CLAUDE_CODE_SUBPROCESS_ENV_SCRUB": "1"}
+
+
+@pytest.mark.parametrize("shell", REAL_SHELLS)
+def test_use_and_off_keep_the_persons_own_settings(profiles: None, ccgate: Runner, shell: str, tmp_path: Path) -> None:
+    env = {**_base_env(tmp_path), **DIRTY, **PERSONAL}
+    for args in (("use", "work"), ("off",)):
+        code = ccgate(*args, "--shell", shell, env={**DIRTY, **PERSONAL}).stdout
+        got = eval_in_shell(shell, code, env, cwd=str(tmp_path))
+        assert {k: got.get(k) for k in PERSONAL} == PERSONAL, args
+
+
+@pytest.mark.parametrize("shell", REAL_SHELLS)
+def test_what_a_profile_set_is_cleared_by_the_next_use_and_by_off(
+    profiles: None, ccgate: Runner, shell: str, tmp_path: Path
+) -> None:
+    ccgate(
+        "profile",
+        "add",
+        "home",
+        "--kind",
+        "claude-login",
+        "--config-dir",
+        str(tmp_path / "home"),
+        "--scrub-subprocess-env",
+    )
+    base = {**_base_env(tmp_path), **PERSONAL}
+    after_home = eval_in_shell(
+        shell, ccgate("use", "home", "--shell", shell, env=PERSONAL).stdout, base, cwd=str(tmp_path)
+    )
+    assert after_home["CLAUDE_CONFIG_DIR"] == str(tmp_path / "home")
+    assert after_home["CCGATE_MANAGED"] == "CLAUDE_CODE_SUBPROCESS_ENV_SCRUB CLAUDE_CONFIG_DIR"
+    theirs = {
+        k: after_home[k]
+        for k in ("CLAUDE_CONFIG_DIR", "CLAUDE_CODE_SUBPROCESS_ENV_SCRUB", "CCGATE_MANAGED", "CCGATE_PROFILE")
+    }
+    for args in (("use", "work"), ("off",)):
+        code = ccgate(*args, "--shell", shell, env=theirs).stdout
+        got = eval_in_shell(shell, code, {**base, **theirs}, cwd=str(tmp_path))
+        assert "CLAUDE_CONFIG_DIR" not in got and "CLAUDE_CODE_SUBPROCESS_ENV_SCRUB" not in got, args
+
+
+def test_use_at_a_terminal_prints_how_to_run_it_never_the_secret(profiles: None) -> None:
+    import sys
+
+    from tests.terminal import Terminal
+
+    env = {**os.environ, "SHELL": "/bin/bash"}
+    term = Terminal.start([sys.executable, "-m", "ccgate", "use", "max", "--shell", "bash"], env=env)
+    assert term.finish() == 2
+    shown = term.text()
+    assert OAT not in shown and "export" not in shown
+    assert 'run: eval "$(ccgate use max)"' in shown and 'eval "$(ccgate init bash)"' in shown
+    fish = Terminal.start([sys.executable, "-m", "ccgate", "use", "max", "--gate", "--shell", "fish"], env=env)
+    assert fish.finish() == 2
+    assert "run: ccgate use max --gate | source" in fish.text() and OAT not in fish.text()
+    off = Terminal.start([sys.executable, "-m", "ccgate", "off", "--shell", "bash"], env=env)
+    assert off.finish() == 2 and 'eval "$(ccgate off)"' in off.text()

@@ -9,11 +9,12 @@ from typing import Any
 import typer
 
 from ccgate import paths
-from ccgate.cli._common import active_profile, complete_profile, load, print_json, read_secret, store_for, warn
-from ccgate.config import Config
-from ccgate.errors import ProfileNotFound, UsageError
+from ccgate.cli._common import active_profile, choices, complete_profile, load, print_json, read_secret, store_for, warn
+from ccgate.config import Config, editing
+from ccgate.errors import ProfileNotFound, SecretStoreError, UsageError
 from ccgate.profiles import (
     KINDS,
+    KINDS_WITH_SECRET,
     MODEL_SETTINGS,
     Profile,
     all_profiles,
@@ -25,9 +26,11 @@ from ccgate.profiles import (
     validate_header,
     validate_kind,
     validate_name,
+    validate_text,
     validate_url,
 )
 from ccgate.secrets import mask
+from ccgate.text import join_words, plural
 
 profile_app = typer.Typer(
     help="Store, inspect and change credential profiles.",
@@ -36,14 +39,14 @@ profile_app = typer.Typer(
 
 EXAMPLE_ADD = "Example: claude setup-token | ccgate profile add max --kind max-oauth --secret-stdin"
 
-KindOpt = typer.Option(None, "--kind", help=f"One of: {', '.join(KINDS)}.")
+KindOpt = typer.Option(None, "--kind", help=f"One of: {', '.join(KINDS)}.", autocompletion=choices(KINDS))
 BaseUrlOpt = typer.Option(None, "--base-url", help="Upstream URL (required for litellm-key).")
 ModelOpt = typer.Option(None, "--model", help="ANTHROPIC_MODEL.")
 OpusOpt = typer.Option(None, "--opus-model", help="ANTHROPIC_DEFAULT_OPUS_MODEL ([1m] allowed).")
 SonnetOpt = typer.Option(None, "--sonnet-model", help="ANTHROPIC_DEFAULT_SONNET_MODEL.")
 HaikuOpt = typer.Option(None, "--haiku-model", help="ANTHROPIC_DEFAULT_HAIKU_MODEL.")
-HeaderOpt = typer.Option(None, "--header", help="Custom header 'Name: value' (repeatable).")
-EnvOpt = typer.Option(None, "--env", help="Extra variable KEY=VALUE (repeatable).")
+HeaderOpt = typer.Option(None, "--header", help="Custom header 'Name: value' (repeatable; '' removes them all).")
+EnvOpt = typer.Option(None, "--env", help="Extra variable KEY=VALUE (repeatable; KEY= removes one, '' all).")
 ViaMaxOpt = typer.Option(None, "--via-max", help="litellm-key: ride on this max-oauth profile.")
 StdinOpt = typer.Option(False, "--secret-stdin", help="Read the secret from stdin.")
 InsecureOpt = typer.Option(
@@ -90,6 +93,19 @@ def _apply_settings(
     own_config_dir: bool = False,
     scrub: bool | None = None,
 ) -> None:
+    for option, value in (
+        ("--base-url", base_url),
+        ("--model", model),
+        ("--opus-model", opus_model),
+        ("--sonnet-model", sonnet_model),
+        ("--haiku-model", haiku_model),
+        ("--via-max", via_max),
+        ("--config-dir", config_dir),
+        *(("--header", h) for h in header or []),
+        *(("--env", e) for e in env or []),
+    ):
+        if value is not None:
+            validate_text(option, value)
     if config_dir is not None:
         profile.config_dir = str(Path(config_dir).expanduser().resolve()) if config_dir else None
         profile.own_config_dir = False
@@ -111,8 +127,11 @@ def _apply_settings(
         if value is not None:
             setattr(profile, key, value or None)
     if header:
-        profile.headers = [validate_header(h) for h in header]
-    for entry in env or []:
+        # The given headers replace the old ones; '' alone removes them all.
+        profile.headers = [validate_header(h) for h in header if h]
+    if env and "" in env:
+        profile.env = {}
+    for entry in (e for e in env or [] if e):
         name, value = parse_env_entry(entry)
         if value:
             profile.env[name] = value
@@ -124,7 +143,7 @@ def _apply_settings(
         profile.inject_credential = inject
 
 
-def _check(config: Config, profile: Profile) -> None:
+def _check(config: Config, profile: Profile, *, warn_injection: bool = True) -> None:
     """Validate the whole profile the way loading it later would."""
     profile_from_table(profile.name, profile.to_table(), str(config.path))
     if profile.via_max:
@@ -132,7 +151,7 @@ def _check(config: Config, profile: Profile) -> None:
             raise UsageError("--via-max applies to litellm-key profiles only")
         if get_profile(config, profile.via_max).kind != "max-oauth":
             raise UsageError(f"--via-max {profile.via_max!r} is not a max-oauth profile")
-    if profile.inject_credential:
+    if profile.inject_credential and warn_injection:
         warn(
             f"inject_credential is on for {profile.name!r}: any local process or web page that "
             "reaches the forwarder's port can spend this secret"
@@ -151,10 +170,41 @@ def _store_secret(config: Config, profile: Profile, secret: str) -> None:
     store_for(config).set(profile.name, secret)
 
 
+def _refuse_existing(config: Config, name: str) -> None:
+    if name in config.profiles:
+        raise UsageError(f"profile {name!r} exists; change it with `ccgate profile edit {name}`")
+
+
+def _check_store_before_asking(config: Config, insecure: bool) -> None:
+    """No keyring at all is found out before the person types a secret, not after."""
+    if insecure:
+        return
+    store_for(config).ensure_usable()
+
+
+def _save_new(config: Config, profile: Profile, secret: str | None, insecure: bool, *, warned: bool = False) -> None:
+    """Store the secret, then the profile; if the profile cannot be written, the secret goes too.
+
+    Runs under the config lock, on the config read under it.
+    """
+    _refuse_existing(config, profile.name)
+    _check(config, profile, warn_injection=not warned)
+    _opt_into_file_store(config, insecure)
+    if secret is not None:
+        _store_secret(config, profile, secret)
+    config.profiles[profile.name] = profile.to_table()
+    try:
+        config.save()
+    except OSError as exc:
+        if secret is not None:
+            store_for(config).delete(profile.name)
+        raise UsageError(f"cannot write {config.path}: {exc.strerror}") from None
+
+
 @profile_app.command("add", epilog=EXAMPLE_ADD)
 def add(
     name: str = typer.Argument(..., help="Profile name: lowercase letters, digits, . _ -"),
-    kind: str = typer.Option(..., "--kind", help=f"One of: {', '.join(KINDS)}."),
+    kind: str = typer.Option(..., "--kind", help=f"One of: {', '.join(KINDS)}.", autocompletion=choices(KINDS)),
     base_url: str | None = BaseUrlOpt,
     model: str | None = ModelOpt,
     opus_model: str | None = OpusOpt,
@@ -176,8 +226,7 @@ def add(
     """
     config = load()
     validate_name(name)
-    if name in config.profiles:
-        raise UsageError(f"profile {name!r} exists; change it with `ccgate profile edit {name}`")
+    _refuse_existing(config, name)
     profile = Profile(name=name, kind=validate_kind(kind))
     _apply_settings(
         profile,
@@ -195,18 +244,15 @@ def add(
         scrub=scrub,
     )
     _check(config, profile)
+    secret = None
     if profile.needs_secret:
+        _check_store_before_asking(config, insecure_storage)
         secret = read_secret(secret_stdin, f"{profile.kind} secret for {name}")
-        _opt_into_file_store(config, insecure_storage)
-        _store_secret(config, profile, secret)
+    # The secret was typed outside the lock; what is written is decided on the file read under it.
+    with editing(config.path) as config:
+        _save_new(config, profile, secret, insecure_storage, warned=True)
     if profile.own_config_dir and profile.config_dir:
         paths.ensure_private_dir(Path(profile.config_dir))
-    config.profiles[name] = profile.to_table()
-    try:
-        config.save()
-    except OSError as exc:
-        store_for(config).delete(name)
-        raise UsageError(f"cannot write {config.path}: {exc.strerror}") from None
     print(f'added profile {name!r} ({profile.kind}); switch with: eval "$(ccgate use {name})"')
 
 
@@ -231,36 +277,52 @@ def edit(
     insecure_storage: bool = InsecureOpt,
 ) -> None:
     """Change a profile's settings and/or its secret. An empty value ('') removes a setting."""
-    config = load()
+    new_secret = None
+    if secret or secret_stdin:
+        config = load()
+        kind = get_profile(config, name).kind
+        if kind not in KINDS_WITH_SECRET:
+            raise UsageError(f"a {kind} profile has no secret of ccgate's")
+        _check_store_before_asking(config, insecure_storage)
+        new_secret = read_secret(secret_stdin, f"new {kind} secret for {name}")
+    with editing() as config:
+        _edit_locked(
+            config,
+            name,
+            new_secret,
+            insecure_storage,
+            clear_headers=clear_headers,
+            base_url=base_url,
+            model=model,
+            opus_model=opus_model,
+            sonnet_model=sonnet_model,
+            haiku_model=haiku_model,
+            header=header,
+            env=env,
+            via_max=via_max,
+            inject=inject,
+            config_dir=config_dir,
+            own_config_dir=own_config_dir,
+            scrub=scrub,
+        )
+    print(f"updated profile {name!r}")
+
+
+def _edit_locked(
+    config: Config, name: str, secret: str | None, insecure: bool, *, clear_headers: bool, **settings: Any
+) -> None:
     profile = get_profile(config, name)
     if clear_headers:
         profile.headers = []
-    _apply_settings(
-        profile,
-        base_url=base_url,
-        model=model,
-        opus_model=opus_model,
-        sonnet_model=sonnet_model,
-        haiku_model=haiku_model,
-        header=header,
-        env=env,
-        via_max=via_max,
-        inject=inject,
-        config_dir=config_dir,
-        own_config_dir=own_config_dir,
-        scrub=scrub,
-    )
+    _apply_settings(profile, **settings)
     _check(config, profile)
     if profile.own_config_dir and profile.config_dir:
         paths.ensure_private_dir(Path(profile.config_dir))
-    _opt_into_file_store(config, insecure_storage)
-    if (secret or secret_stdin) and not profile.needs_secret:
-        raise UsageError(f"a {profile.kind} profile has no secret of ccgate's")
-    if secret or secret_stdin:
-        _store_secret(config, profile, read_secret(secret_stdin, f"new {profile.kind} secret for {name}"))
+    _opt_into_file_store(config, insecure)
+    if secret is not None:
+        _store_secret(config, profile, secret)
     config.profiles[name] = profile.to_table()
     config.save()
-    print(f"updated profile {name!r}")
 
 
 def _describe(config: Config, profile: Profile, stored: bool | None, active: str | None) -> dict[str, Any]:
@@ -273,7 +335,7 @@ def _describe(config: Config, profile: Profile, stored: bool | None, active: str
         "default": profile.name == config.settings.default_profile,
         **{k: getattr(profile, k) for k in MODEL_SETTINGS},
         "headers": [h.split(":", 1)[0] + ": …" for h in profile.headers],
-        "env": sorted(profile.env),
+        "env": dict(profile.env),
         "via_max": profile.via_max,
         "inject_credential": profile.inject_credential,
         "config_dir": profile.config_dir,
@@ -288,18 +350,35 @@ def _logged_in(profile: Profile) -> bool | None:
     return login.is_file() if login else None
 
 
-def _secret_state(config: Config, profile: Profile) -> bool | None:
-    if not profile.needs_secret:
-        return None
-    return bool(store_for(config).get(profile.name))
+def _secret_states(config: Config, profiles: list[Profile]) -> dict[str, bool | None]:
+    """Whether each profile's secret is stored; None for kinds without one, and for every one
+    when the store cannot be read (a locked keyring must not keep anyone from listing names)."""
+    states: dict[str, bool | None] = dict.fromkeys((p.name for p in profiles), None)
+    try:
+        store = store_for(config)
+        for profile in profiles:
+            if profile.needs_secret:
+                states[profile.name] = bool(store.get(profile.name))
+    except SecretStoreError as exc:
+        warn(f"cannot tell which secrets are stored: {exc.message}")
+        return {p.name: None for p in profiles}
+    return states
+
+
+SECRET_MARKS = {True: "✓", False: "✗ missing", None: "-"}
 
 
 @profile_app.command("list", epilog="Example: ccgate profile list --json")
 def list_(json_out: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """List profiles: kind, base URL, whether the secret is stored, which is active here."""
+    """List profiles: kind, base URL, whether the secret is stored, which is active here.
+
+    secret_stored (JSON) is null for kinds without a secret and when the keyring cannot be read.
+    """
     config = load()
     active = active_profile()
-    rows = [_describe(config, p, _secret_state(config, p), active) for p in all_profiles(config)]
+    profiles = all_profiles(config)
+    states = _secret_states(config, profiles)
+    rows = [_describe(config, p, states[p.name], active) for p in profiles]
     if json_out:
         print_json(rows)
         return
@@ -313,7 +392,8 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Machine-readable 
     for col in ("", "name", "kind", "base URL", "secret", "login"):
         table.add_column(col)
     for r in rows:
-        secret = {True: "✓", False: "✗ missing", None: "-"}[r["secret_stored"]]
+        unknown = r["secret_stored"] is None and r["kind"] in KINDS_WITH_SECRET
+        secret = "? (keyring unreadable)" if unknown else SECRET_MARKS[r["secret_stored"]]
         login = {True: "✓", False: "✗ none yet", None: "-"}[r["logged_in"]]
         table.add_row("*" if r["active"] else "", r["name"], r["kind"], r["base_url"] or "-", secret, login)
     Console().print(table)
@@ -354,17 +434,20 @@ def rm(
     ),
 ) -> None:
     """Delete a profile and its keyring entry; its Claude Code config dir stays unless asked."""
-    config = load()
-    profile = get_profile(config, name)
-    riders = [p.name for p in all_profiles(config) if p.via_max == name]
-    if riders:
-        raise UsageError(f"profiles {', '.join(riders)} ride on {name!r} (--via-max); change them first")
-    if profile.needs_secret:
-        store_for(config).delete(name)
-    del config.profiles[name]
-    if config.settings.default_profile == name:
-        config.set_setting("default_profile", None)
-    config.save()
+    with editing() as config:
+        profile = get_profile(config, name)
+        riders = [p.name for p in all_profiles(config) if p.via_max == name]
+        if riders:
+            noun = plural(len(riders), "profile").split(" ", 1)[1]
+            verb = "rides" if len(riders) == 1 else "ride"
+            raise UsageError(f"{noun} {join_words(riders)} {verb} on {name!r} (--via-max); change them first")
+        # The secret goes first: a profile left without one can be mended, a secret left alone is lost.
+        if profile.needs_secret:
+            store_for(config).delete(name)
+        del config.profiles[name]
+        if config.settings.default_profile == name:
+            config.set_setting("default_profile", None)
+        config.save()
     print(f"removed profile {name!r}")
     if profile.config_dir and Path(profile.config_dir).exists():
         if delete_config_dir:
@@ -382,9 +465,14 @@ def rename(
     new: str = typer.Argument(..., help="New name."),
 ) -> None:
     """Rename a profile; its secret moves with it."""
-    config = load()
-    profile = get_profile(config, old)
     validate_name(new)
+    with editing() as config:
+        _rename_locked(config, old, new)
+    print(f"renamed profile {old!r} to {new!r}")
+
+
+def _rename_locked(config: Config, old: str, new: str) -> None:
+    profile = get_profile(config, old)
     if new in config.profiles:
         raise UsageError(f"profile {new!r} exists already")
     store = store_for(config)
@@ -399,13 +487,12 @@ def rename(
         config.set_setting("default_profile", new)
     try:
         config.save()
-    except OSError:
+    except OSError as exc:
         if secret:
             store.delete(new)
-        raise
+        raise UsageError(f"cannot write {config.path}: {exc.strerror}") from None
     if secret:
         store.delete(old)
-    print(f"renamed profile {old!r} to {new!r}")
 
 
 @profile_app.command("import", epilog="Example: ccgate profile import work  (with ANTHROPIC_API_KEY set)")
@@ -415,17 +502,10 @@ def import_(
     insecure_storage: bool = InsecureOpt,
 ) -> None:
     """Create a profile from the Claude Code variables set in this environment."""
-    config = load()
     validate_name(name)
-    if name in config.profiles:
-        raise UsageError(f"profile {name!r} exists; change it with `ccgate profile edit {name}`")
     profile, creds = import_from_environment(name, os.environ, kind)
-    _check(config, profile)
-    _opt_into_file_store(config, insecure_storage)
-    assert creds.secret
-    _store_secret(config, profile, creds.secret)
-    config.profiles[name] = profile.to_table()
-    config.save()
+    with editing() as config:
+        _save_new(config, profile, creds.secret, insecure_storage)
     print(f"imported profile {name!r} ({profile.kind})")
 
 
@@ -436,11 +516,11 @@ def default(
     ),
 ) -> None:
     """Set (or with no name, clear) the forwarder's default profile."""
-    config = load()
-    if name:
-        get_profile(config, name)
-    config.set_setting("default_profile", name or None)
-    config.save()
+    with editing() as config:
+        if name:
+            get_profile(config, name)
+        config.set_setting("default_profile", name or None)
+        config.save()
     print(f"default profile: {name or '(none: Anthropic, credentials as sent)'}")
 
 

@@ -8,6 +8,7 @@ import typer
 
 from ccgate.cli._common import load, print_json
 from ccgate.errors import UsageError
+from ccgate.text import plural
 
 sealed_app = typer.Typer(help="List and revoke sealed-credential handles.", no_args_is_help=True)
 
@@ -40,8 +41,8 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Machine-readable 
         return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "never"
 
     print(f"{'id':10} {'profile':20} {'purpose':8} {'created':17} last used")
-    for r in rows:
-        print(f"{r['id']:10} {r['profile']:20} {r['purpose']:8} {when(r['created']):17} {when(r['last_used'])}")
+    for h in handles:
+        print(f"{h.id:10} {h.profile:20} {h.purpose:8} {when(h.created):17} {when(h.last_used)}")
 
 
 @sealed_app.command("revoke", epilog="Example: ccgate sealed revoke 3fa2c1d0   |   ccgate sealed revoke --all")
@@ -56,7 +57,7 @@ def revoke(
         raise UsageError("give a handle id or --all")
     with sealed.opened() as conn:
         if all_:
-            print(f"revoked {sealed.revoke_all(conn)} handle(s)")
+            print(f"revoked {plural(sealed.revoke_all(conn), 'handle')}")
         elif sealed.revoke(conn, handle_id):
             print(f"revoked {handle_id}")
         else:

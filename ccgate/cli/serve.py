@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ccgate.cli._common import load, print_json
+from ccgate.config import check_port
 
 
 def serve(
@@ -24,7 +25,7 @@ def serve(
 
     config = load()
     host = host or config.settings.host
-    port = config.settings.port if port is None else port
+    port = config.settings.port if port is None else check_port(port, "--port")
     server.check_bind(host, allow_remote)
     if detach:
         argv = ["--port", str(port), "--host", host]

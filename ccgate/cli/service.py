@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from ccgate.cli._common import print_json
+from ccgate.cli._common import choices, print_json
 
 service_app = typer.Typer(help="Run `ccgate serve` as a systemd user service (Linux) or launchd agent (macOS).")
-KindOpt = typer.Option(None, "--kind", help="systemd or launchd (default: this platform's).")
+KindOpt = typer.Option(
+    None,
+    "--kind",
+    help="systemd or launchd (default: this platform's).",
+    autocompletion=choices(("systemd", "launchd")),
+)
 
 
 def _kind(kind: str | None):  # type: ignore[no-untyped-def]
@@ -37,18 +42,29 @@ def install(kind: str | None = KindOpt) -> None:
 
 @service_app.command()
 def uninstall(kind: str | None = KindOpt) -> None:
-    """Remove the unit/agent file (prints the commands that stop it first).
+    """Remove the unit/agent file; an enabled systemd unit must be disabled first (the commands are printed).
 
     Example: ccgate service uninstall
     """
     from ccgate import service
+    from ccgate.errors import UsageError
 
-    removed, existed = service.uninstall(_kind(kind))
+    chosen = _kind(kind)
+    found = service.service_file(chosen)
+    # `systemctl disable` needs the unit file: once it is gone, the enablement link stays behind.
+    link = found.path.parent / "default.target.wants" / service.UNIT_NAME
+    if chosen == "systemd" and found.path.exists() and (link.is_symlink() or link.exists()):
+        raise UsageError(
+            f"{service.UNIT_NAME} is enabled; disable it first: `{found.disable[0]}`, "
+            "then run `ccgate service uninstall` again"
+        )
+    removed, existed = service.uninstall(chosen)
     if not existed:
         print(f"nothing to remove: {removed.path} does not exist")
         return
-    print(f"removed {removed.path}; if it was running, also run:")
-    for line in removed.disable:
+    print(f"removed {removed.path}; if it is still running, stop it with:")
+    after = (f"systemctl --user stop {service.UNIT_NAME}", "systemctl --user daemon-reload")
+    for line in after if chosen == "systemd" else removed.disable:  # launchctl bootout needs only the label
         print(f"  {line}")
 
 

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from ccgate.cli._common import complete_profile, load, store_for, warn
+from ccgate.cli._common import choices, complete_profile, load, store_for, warn
 from ccgate.config import Config
 from ccgate.profiles import (
     PROFILE_VAR,
@@ -31,7 +31,10 @@ SealedOpt = typer.Option(
     help="Export a local handle instead of the secret; only the forwarder can use it (implies --gate).",
 )
 ShellOpt = typer.Option(
-    None, "--shell", help=f"One of {', '.join(SHELLS)}; detected from the parent process if omitted."
+    None,
+    "--shell",
+    help=f"One of {', '.join(SHELLS)}; detected from the parent process if omitted.",
+    autocompletion=choices(SHELLS),
 )
 
 
@@ -51,10 +54,30 @@ def use(
     gate: bool = GateOpt,
     sealed: bool = SealedOpt,
 ) -> None:
-    """Print shell code that switches Claude Code to profile NAME: eval "$(ccgate use NAME)"."""
+    """Print shell code that switches Claude Code to profile NAME: eval "$(ccgate use NAME)".
+
+    At a terminal it prints how to run it instead (never the secret) and exits 2.
+    """
+    target = normalize(shell) if shell else detect()
+    _refuse_terminal(target, ["use", name, *(["--gate"] if gate else []), *(["--sealed"] if sealed else [])])
     config = load()
     changes = profile_changes(config, name, gate=gate, sealed=sealed, purpose="use")
-    sys.stdout.write(render(normalize(shell) if shell else detect(), changes))
+    sys.stdout.write(render(target, changes))
+
+
+def _refuse_terminal(shell: str, args: list[str]) -> None:
+    """Shell code printed to a terminal switches nothing (and would show the secret): say how to run it."""
+    if not sys.stdout.isatty():
+        return
+    command = " ".join(["ccgate", *args])
+    run = f"{command} | source" if shell == "fish" else f'eval "$({command})"'
+    hook = "ccgate init fish | source" if shell == "fish" else f'eval "$(ccgate init {shell})"'
+    print(
+        f"ccgate: `{command}` prints shell code for your shell to run, so nothing was switched; "
+        f"run: {run}   (or add the hook once, {hook}, and then `{command}` works as typed)",
+        file=sys.stderr,
+    )
+    raise typer.Exit(2)
 
 
 def profile_changes(
@@ -67,6 +90,8 @@ def profile_changes(
     if sealed:
         from ccgate import sealed as sealing
 
+        # A handle for a secret that is not there would only fail later, in the forwarder.
+        load_credentials(config, profile, store_for(config))
         with sealing.opened() as conn:
             sealed_id, creds = sealing.sealed_credentials(conn, profile, purpose, owner_pid)
     else:
@@ -80,13 +105,15 @@ def off(shell: str | None = ShellOpt) -> None:
 
     A sealed handle this shell holds is revoked.
     """
+    target = normalize(shell) if shell else detect()
+    _refuse_terminal(target, ["off"])
     handle_id = os.environ.get(SEALED_VAR)
     if handle_id:
         from ccgate import sealed as sealing
 
         with sealing.opened() as conn:
             sealing.revoke(conn, handle_id)
-    sys.stdout.write(render(normalize(shell) if shell else detect(), clearing_environment(os.environ)))
+    sys.stdout.write(render(target, clearing_environment(os.environ)))
 
 
 def current() -> None:
@@ -110,7 +137,11 @@ def token(
     print(creds.secret)
 
 
-def init(shell: str = typer.Argument(..., help="bash, zsh, fish or powershell.")) -> None:
+def init(
+    shell: str = typer.Argument(
+        ..., help="bash, zsh, fish or powershell.", autocompletion=choices(("bash", "zsh", "fish", "powershell"))
+    ),
+) -> None:
     """Print a shell function so that `ccgate use NAME` works without eval.
 
     Add to ~/.bashrc: eval "$(ccgate init bash)"; fish: ccgate init fish | source

@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from ccgate.cli._common import choices, complete_tz
 from ccgate.errors import UsageError
 
 BY_CHOICES = (
@@ -67,6 +68,7 @@ def run_stats(
         return
     q = query(ctx, by, profile=profile, model=model, breakdown=breakdown, project=project, source=source)
     report = stats_report(conn, ctx, q).to_dict()
+    context.require_known_profile(config, profile, found=bool(report["rows"]))
     if as_json:
         print(render.to_json(report))
     elif as_csv:
@@ -103,6 +105,7 @@ def run_blocks(
     config = load()
     ctx = context.build(config, by="blocks", since=since, until=until, tz=tz_name)
     report = blocks_report(reader.open_log(upgrade=True), ctx, profile=profile)
+    context.require_known_profile(config, profile, found=bool(report["accounts"]))
     if as_json:
         print(render.to_json(report))
     elif as_csv:
@@ -137,12 +140,16 @@ def register(app: typer.Typer) -> None:
     @stats_app.callback(invoke_without_command=True)
     def stats_cmd(
         ctx: typer.Context,
-        by: str = typer.Option("day", "--by", help=f"Group by: {', '.join(BY_CHOICES)}."),
+        by: str = typer.Option(
+            "day", "--by", help=f"Group by: {', '.join(BY_CHOICES)}.", autocompletion=choices(BY_CHOICES)
+        ),
         since: str | None = typer.Option(
             None, "--since", help="Start: YYYY-MM-DD, YYYY-MM-DDTHH:MM, today, or 24h/7d/2w ago. Default: 7 days."
         ),
         until: str | None = typer.Option(None, "--until", help="End (a date includes that whole day). Default: now."),
-        tz: str | None = typer.Option(None, "--tz", help="IANA time zone for periods (default: local)."),
+        tz: str | None = typer.Option(
+            None, "--tz", help="IANA time zone for periods (default: local).", autocompletion=complete_tz
+        ),
         profile: str | None = typer.Option(None, "--profile", help="Only this profile."),
         model: str | None = typer.Option(None, "--model", help="Only models whose name contains this."),
         breakdown: bool = typer.Option(False, "--breakdown", help="Split each row by model."),
@@ -166,7 +173,9 @@ def register(app: typer.Typer) -> None:
     def blocks_cmd(
         since: str | None = typer.Option(None, "--since", help="Start (default: 7 days ago)."),
         until: str | None = typer.Option(None, "--until", help="End (default: now)."),
-        tz: str | None = typer.Option(None, "--tz", help="IANA time zone for display (default: local)."),
+        tz: str | None = typer.Option(
+            None, "--tz", help="IANA time zone for display (default: local).", autocompletion=complete_tz
+        ),
         profile: str | None = typer.Option(None, "--profile", help="Only this profile (limits are per account)."),
         as_json: bool = typer.Option(False, "--json", help="JSON output."),
         as_csv: bool = typer.Option(False, "--csv", help="CSV output."),

@@ -16,10 +16,13 @@ def ui(
       ccgate ui --no-open      # print the address, e.g. to open it elsewhere on this machine
     """
     from ccgate.cli._common import load
+    from ccgate.config import check_port
     from ccgate.errors import GatewayError
     from ccgate.gateway import daemon
     from ccgate.gateway.runfile import base_url, locate
 
+    if port is not None:
+        check_port(port, "--port")
     config = load()
     base = base_url(config.settings.host, port) if port else locate(config.settings.host, config.settings.port).url
     if daemon.health(base) is None:

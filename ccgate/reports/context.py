@@ -140,3 +140,13 @@ def describe_range(since: float, until: float, tz: tzinfo) -> str:
         last_day = (local_end - timedelta(hours=12)).date()  # the day before, DST or not
         return f"{start} through {last_day.isoformat()} ({zone_name(tz)})"
     return f"{start} → {when(local_end)} ({zone_name(tz)})"
+
+
+def require_known_profile(config: Any, profile: str | None, *, found: bool) -> None:
+    """A --profile neither configured nor in the log for this range is a typo, not an empty report."""
+    if profile is None or found or profile in config.profiles:
+        return
+    from ccgate.errors import ProfileNotFound
+    from ccgate.profiles import suggestion
+
+    raise ProfileNotFound(profile, suggestion(profile, config.profiles))

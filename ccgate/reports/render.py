@@ -35,6 +35,8 @@ CSV_FIELDS = (
     "cost_basis",
     "unpriced_requests",
     "unpriced_models",
+    "profiles",
+    "model_names",
 )
 BLOCK_CSV_FIELDS = (
     "account",
@@ -69,7 +71,15 @@ def _csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, list):
         return ";".join(str(v) for v in value)
+    if isinstance(value, float):
+        return _float_text(value)
     return value
+
+
+def _float_text(value: float) -> str:
+    """0.011279999999999998 -> 0.01128: sums of float costs carry binary noise far below a micro-dollar."""
+    text = repr(round(value, 9))
+    return text.removesuffix(".0") if text.endswith(".0") else text
 
 
 def stats_csv(report: dict[str, Any]) -> str:
@@ -152,7 +162,9 @@ def stats_columns(report: dict[str, Any], key_header: str) -> list[Column]:
 
 
 def fit_columns(cols: list[Column], rows: list[dict[str, Any]], width: int) -> list[Column]:
-    """Drop the lowest-priority columns until the measured table fits `width` characters."""
+    """Drop the lowest-priority columns until the measured table fits `width` characters.
+
+    The caller compares the result with `cols` to tell the reader what was left out."""
 
     def need(col: Column) -> int:
         header, cell, _prio = col
@@ -170,10 +182,15 @@ def fit_columns(cols: list[Column], rows: list[dict[str, Any]], width: int) -> l
     return kept
 
 
-def _table(console: Any, title: str, cols: list[Column], body: list[tuple[dict[str, Any], str | None]]) -> Any:
+def _table(
+    console: Any, title: str, cols: list[Column], body: list[tuple[dict[str, Any], str | None]]
+) -> tuple[Any, list[str]]:
+    """The rich table, and the headers of the columns dropped to fit the terminal."""
     from rich.table import Table
 
-    cols = fit_columns(cols, [row for row, _style in body], console.width)
+    kept = fit_columns(cols, [row for row, _style in body], console.width)
+    dropped = [header for header, _cell, _prio in cols if all(header != k[0] for k in kept)]
+    cols = kept
     table = Table(title=title, header_style="bold")
     for i, (header, _cell, _prio) in enumerate(cols):
         table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
@@ -182,7 +199,20 @@ def _table(console: Any, title: str, cols: list[Column], body: list[tuple[dict[s
             table.add_section()
             style = "bold"
         table.add_row(*(cell(row) for _h, cell, _p in cols), style=style)
-    return table
+    return table, dropped
+
+
+def print_dropped(console: Any, dropped: list[str], machine_hint: str = "--json or --csv") -> None:
+    if not dropped:
+        return
+    noun = "column" if len(dropped) == 1 else "columns"
+    console.print(
+        f"({len(dropped)} {noun} left out to fit {console.width} characters: {', '.join(dropped)}; "
+        f"widen the terminal or use {machine_hint})",
+        style="dim",
+        highlight=False,
+        markup=False,
+    )
 
 
 def print_stats(report: dict[str, Any], *, chart: bool, breakdown: bool) -> None:
@@ -190,6 +220,8 @@ def print_stats(report: dict[str, Any], *, chart: bool, breakdown: bool) -> None
 
     console = Console()
     cols = stats_columns(report, report["by"])
+    if report["by"] == "session":
+        cols[1:1] = session_columns()
     title = report["title"]
     if report["totals"]["cost_basis"] == "api-equivalent":
         title += " · cost is API-equivalent (subscription)"
@@ -199,13 +231,37 @@ def print_stats(report: dict[str, Any], *, chart: bool, breakdown: bool) -> None
         if breakdown and report["by"] != "model":
             body.extend(({**sub, "key": f"  └ {sub['model']}"}, "dim") for sub in row.get("models", []))
     body.append((report["totals"], "section"))
-    console.print(_table(console, title, cols, body))
+    table, dropped = _table(console, title, cols, body)
+    console.print(table)
+    print_dropped(console, dropped)
     if chart:
         print_chart(console, report)
     _print_plan(console, report.get("plan"))
     for note in report["notes"]:
         # Yellow draws the eye to unpriced rows and API fallbacks; NO_COLOR turns it off (rich reads it).
         console.print(f"note: {note}", style="yellow", highlight=False, markup=False)
+
+
+def session_columns() -> list[Column]:
+    """What tells sessions apart besides their id: when each started, its profile and models."""
+
+    def listed(key: str) -> Callable[[dict[str, Any]], str]:
+        def cell(row: dict[str, Any]) -> str:
+            values = row.get(key) or []
+            return values[0] + (f" +{len(values) - 1}" if len(values) > 1 else "") if values else ""
+
+        return cell
+
+    def started(row: dict[str, Any]) -> str:
+        start = row.get("start")  # ISO 8601 in the report's zone: show month-day hour:minute
+        return f"{start[5:10]} {start[11:16]}" if start and row["key"] != "total" else ""
+
+    return [
+        ("start", started, 2),
+        ("profile", listed("profiles"), 2),
+        ("model", listed("model_names"), 3),
+        ("project", listed("projects"), 3),
+    ]
 
 
 def print_chart(console: Any, report: dict[str, Any]) -> None:
@@ -265,7 +321,9 @@ def print_blocks(report: dict[str, Any], tz: tzinfo) -> None:
     for account in report["accounts"]:
         body = [(b, "bold" if b["active"] else None) for b in account["blocks"]]
         title = f"5-hour blocks of {', '.join(account['profiles'])} (* active) · {report['range']}"
-        console.print(_table(console, title, block_columns(tz), body))
+        table, dropped = _table(console, title, block_columns(tz), body)
+        console.print(table)
+        print_dropped(console, dropped)
         _print_active(console, account.get("active"))
         rl = account.get("rate_limits")
         if rl:
@@ -359,6 +417,9 @@ def print_agent_trees(trees: list[dict[str, Any]]) -> None:
         ("own cost", lambda r: money(r["cost_usd"]), 2),
         ("with agents", lambda r: money(r["subtree_cost_usd"]), 1),
     ]
+    dropped: list[str] = []
     for tree in trees:
         rows = agent_rows([tree])
-        console.print(_table(console, f"session {tree['session_id']}", cols, [(r, None) for r in rows]))
+        table, dropped = _table(console, f"session {tree['session_id']}", cols, [(r, None) for r in rows])
+        console.print(table)
+    print_dropped(console, dropped)

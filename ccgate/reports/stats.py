@@ -15,9 +15,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ccgate.reports.context import ReportContext
+from ccgate.reports.context import ReportContext, iso
 from ccgate.reports.groups import GROUPINGS, Group, StatsQuery, fetch_groups, local_midnight, period_of
 from ccgate.reports.rules import API_ON_SUBSCRIPTION, decode_card, needs_price
+from ccgate.text import plural
 
 AVG_MONTH_DAYS = 365.25 / 12
 
@@ -188,6 +189,8 @@ def stats_report(conn: sqlite3.Connection | None, ctx: ReportContext, q: StatsQu
         row = {"key": key, **{k: v for k, v in meta.get(key, {}).items() if not k.startswith("_")}, **acc.to_dict()}
         for name in grouping.labels:
             row[f"{name}s"] = sorted(acc.labels.get(name, ()))
+        if q.by == "session" and acc.requests:
+            row["start"] = iso(acc.first_ts, q.tz)
         if q.by == "profile" and ctx.profiles.uses_subscription(key) and row["cost_basis"] == "api":
             row["cost_basis"] = "api-equivalent"
         if q.breakdown:
@@ -207,9 +210,8 @@ def stats_report(conn: sqlite3.Connection | None, ctx: ReportContext, q: StatsQu
 
 
 def _label(by: str, key: Any) -> str:
-    if by == "billing" and key == API_ON_SUBSCRIPTION:
-        return "api (subscription profile)"
-    return str(key)
+    # Billed to an API key is billed to an API key; the note says when a subscription profile's was.
+    return "api" if by == "billing" and key == API_ON_SUBSCRIPTION else str(key)
 
 
 def _time_keys(groups: list[Group], q: StatsQuery) -> dict[tuple[int, int], tuple[str, datetime, datetime]]:
@@ -251,15 +253,16 @@ def _notes(totals: Acc) -> list[str]:
     notes = []
     if totals.unpriced_requests:
         models = ", ".join(sorted(totals.unpriced_models))
+        use = "uses a model" if totals.unpriced_requests == 1 else "use models"
         notes.append(
-            f"{totals.unpriced_requests} request(s) use models with no known price ({models}): not counted in cost; "
+            f"{plural(totals.unpriced_requests, 'request')} {use} with no known price ({models}): not counted in cost; "
             'add [prices."<model>"] input_mtok/output_mtok to config.toml'
         )
     if totals.cost_subscription > 0:
         notes.append("subscription-billed usage is shown at API list prices (API-equivalent); the plan is flat-rate")
     if totals.api_on_subscription:
         notes.append(
-            f"{totals.api_on_subscription} request(s) of subscription profiles came back billed to an API key, "
-            "not the subscription: see `ccgate doctor`"
+            "traffic of a subscription profile was billed to an API key, not the subscription "
+            f"({plural(totals.api_on_subscription, 'request')}; see api_cost_usd; `ccgate doctor` names the profile)"
         )
     return notes

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from datetime import datetime, tzinfo
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from ccgate.reports import limits
@@ -93,7 +94,8 @@ def main() -> None:
     import sys
 
     try:
-        from ccgate.config import load_config
+        from ccgate.config import Config, load_config
+        from ccgate.errors import CcgateError
         from ccgate.reports import context, reader
 
         try:
@@ -102,13 +104,18 @@ def main() -> None:
             stdin = {}
         if not isinstance(stdin, dict):
             stdin = {}
-        ctx = context.build(load_config(), now=time.time())
+        try:
+            config, problem = load_config(), ""
+        except CcgateError:
+            # The figures at list prices are still worth showing; what is wrong, doctor tells.
+            config, problem = Config(Path(), {}), " · config.toml broken: ccgate doctor"
+        ctx = context.build(config, now=time.time())
         try:
             conn = reader.open_log()
         except reader.LogOutdated:
             conn = None
         session = stdin.get("session_id") if isinstance(stdin.get("session_id"), str) else None
-        print(format_line(statusline_data(conn, ctx, session), stdin, ctx.tz))
+        print(format_line(statusline_data(conn, ctx, session), stdin, ctx.tz) + problem)
     except Exception as exc:  # a status line must never break the prompt
         message = getattr(exc, "message", None)
         print(f"ccgate: {message}" if isinstance(message, str) else f"ccgate: {type(exc).__name__}")

@@ -50,7 +50,11 @@ def parse_when(text: str, tz: tzinfo, now: datetime, *, end: bool) -> float:
     text = text.strip()
     match = RELATIVE.match(text)
     if match:
-        return (now - timedelta(**{UNITS[match.group(2)]: int(match.group(1))})).timestamp()
+        try:
+            return (now - timedelta(**{UNITS[match.group(2)]: int(match.group(1))})).timestamp()
+        except (OverflowError, ValueError):
+            # timedelta and datetime end at 999999999 days and at year 1.
+            raise UsageError(f"{text!r} reaches back before the year 1: use a smaller span or a date") from None
     lowered = text.lower()
     if lowered in ("today", "yesterday"):
         day = now.astimezone(tz).date() - timedelta(days=1 if lowered == "yesterday" else 0)
@@ -68,11 +72,17 @@ def parse_when(text: str, tz: tzinfo, now: datetime, *, end: bool) -> float:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
-    return moment.timestamp()
+    try:
+        return moment.timestamp()
+    except (OverflowError, ValueError, OSError):
+        raise UsageError(f"{text!r} is out of the range of times ccgate can read") from None
 
 
 def _midnight(day: date, tz: tzinfo) -> float:
-    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+    try:
+        return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+    except (OverflowError, ValueError, OSError):
+        raise UsageError(f"{day.isoformat()} is out of the range of times ccgate can read") from None
 
 
 def default_since(tz: tzinfo, now: datetime, days: int = 7) -> float:

@@ -222,6 +222,10 @@ def test_json_csv_and_table_agree(golden: None, ccgate: Runner, by: str) -> None
     table = ccgate("stats", *RANGE, "--by", by, env=wide_env()).stdout
     cells = table_rows(table)
     header = table_header(table)
+    if by == "session":  # what tells sessions apart comes right after the id
+        assert header[1:5] == ["start", "profile", "model", "project"]
+        header = [header[0], *header[5:]]
+        cells = {key: [row[0], *row[5:]] for key, row in cells.items()}
     assert header[:9] == [by, "requests", "errors", "input", "cache write", "cache read", "output", "hit", "cost"]
     for row in [*report["rows"], report["totals"]]:
         line = csv_rows[row["key"]]
@@ -333,3 +337,98 @@ def test_unknown_billing_on_a_subscription_profile_counts_as_subscription(
     assert set(accounts) == {"acc-1", "acc-2"} and accounts["acc-1"]["cost_usd"] == 5
     billing = rows_by_key(parse_json(ccgate("stats", *RANGE, "--by", "billing", "--json").stdout))
     assert billing["subscription"]["requests"] == 1 and billing["unknown"]["requests"] == 1
+
+
+# --- issue 15/16: names, ranges, notes, widths, sessions, CSV ------------------------------------
+
+
+@pytest.mark.parametrize("command", [("stats",), ("stats", "blocks")])
+def test_an_unknown_profile_filter_is_an_error_with_a_suggestion(golden: None, ccgate: Runner, command) -> None:  # type: ignore[no-untyped-def]
+    proc = ccgate(*command, *RANGE, "--profile", "mxa", check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == "ccgate: no profile named 'mxa'; did you mean 'max'? see `ccgate profile list`\n"
+
+
+def test_a_profile_only_in_the_log_is_still_a_filter(
+    usage_log: Callable[..., Path], config_toml: Callable[[str], Path], ccgate: Runner
+) -> None:
+    config_toml(CONFIG)
+    usage_log([rec(at("2026-03-02T09:00"), input_tokens=10, profile="gone")])  # profile since removed
+    report = parse_json(ccgate("stats", *RANGE, "--profile", "gone", "--json").stdout)
+    assert report["totals"]["requests"] == 1
+    assert parse_json(ccgate("stats", *RANGE, "--profile", "work", "--json").stdout)["rows"] == []
+
+
+@pytest.mark.parametrize("since", ["100000000d", "999999999999w", "1000000000000000000000h"])
+def test_a_span_beyond_the_calendar_is_a_one_line_error(ccgate: Runner, since: str) -> None:
+    proc = ccgate("stats", "--since", since, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == f"ccgate: '{since}' reaches back before the year 1: use a smaller span or a date\n"
+
+
+FALLBACK_NOTE = "traffic of a subscription profile was billed to an API key"
+
+
+def test_api_billing_is_noted_only_when_a_subscription_profile_got_it(
+    usage_log: Callable[..., Path], config_toml: Callable[[str], Path], ccgate: Runner
+) -> None:
+    config_toml(CONFIG)
+    usage_log(golden_records())  # work (api-key) billed to its key on purpose, max on the subscription
+    report = parse_json(ccgate("stats", *RANGE, "--json").stdout)
+    assert not any(FALLBACK_NOTE in n for n in report["notes"])
+    usage_log([rec(at("2026-03-04T09:00"), "claude-sonnet-5", input_tokens=1_000, profile="max", billing="api")])
+    report = parse_json(ccgate("stats", *RANGE, "--json").stdout)
+    assert any(FALLBACK_NOTE in n for n in report["notes"])
+    assert report["totals"]["api_cost_usd"] == pytest.approx(R1 + R2 + 1_000 * 2 / 1e6, abs=1e-9)
+    billing = rows_by_key(parse_json(ccgate("stats", *RANGE, "--by", "billing", "--json").stdout))
+    assert set(billing) == {"api", "subscription"}
+    assert billing["api"]["requests"] == 3
+
+
+def test_a_narrow_table_says_which_columns_it_left_out(golden: None, ccgate: Runner) -> None:
+    narrow = ccgate("stats", *RANGE, env=wide_env(COLUMNS="80")).stdout
+    assert table_header(narrow) == ["day", "requests", "input", "output", "cost", "API-billed"]
+    assert (
+        "(5 columns left out to fit 80 characters: errors, cache write, cache read, hit, sub. API-equiv.; "
+        in " ".join(narrow.split())  # rich wraps the note at 80 characters
+    )
+    wide = ccgate("stats", *RANGE, env=wide_env()).stdout
+    assert "left out" not in wide
+
+
+def test_sessions_show_start_profile_and_models(golden: None, ccgate: Runner) -> None:
+    table = ccgate("stats", *RANGE, "--by", "session", env=wide_env()).stdout
+    header = table_header(table)
+    assert header[:4] == ["session", "start", "profile", "model"]
+    cells = table_rows(table)
+    assert cells["A"][1:4] == ["03-02 09:00", "work", "claude-sonnet-4-5"]
+    assert cells["B"][1:4] == ["03-02 23:59", "max", "claude-opus-4-8 +1"]
+    sessions = rows_by_key(parse_json(ccgate("stats", *RANGE, "--by", "session", "--json").stdout))
+    assert sessions["B"]["profiles"] == ["max"]
+    assert sessions["B"]["model_names"] == ["claude-opus-4-8", "claude-sonnet-5"]
+    assert sessions["B"]["start"] == "2026-03-02T23:59:59+00:00"
+    csv_rows = {r["key"]: r for r in parse_csv(ccgate("stats", *RANGE, "--by", "session", "--csv").stdout)}
+    assert csv_rows["C"]["model_names"] == "claude-haiku-4-5-20251001;claude-mystery-9;claude-sonnet-5"
+
+
+def test_csv_numbers_carry_no_float_noise(usage_log: Callable[..., Path], ccgate: Runner) -> None:
+    # $0.10 + $0.20 (50k and 100k input tokens of sonnet-5 at $2/M) is 0.30000000000000004 in binary floats.
+    usage_log(
+        [rec(at("2026-03-02T09:00"), "claude-sonnet-5", input_tokens=n, session_id="S") for n in (50_000, 100_000)]
+    )
+    lines = parse_csv(ccgate("stats", *RANGE, "--csv").stdout)
+    assert [line["cost_usd"] for line in lines] == ["0.3", "0.3"]
+    nodes = parse_csv(ccgate("stats", *RANGE, "--by", "agent", "--csv").stdout)
+    assert [(n["cost_usd"], n["subtree_cost_usd"]) for n in nodes] == [("0.3", "0.3")]
+
+
+def test_agent_nodes_use_first_ts_and_last_ts(golden: None, ccgate: Runner) -> None:
+    sessions = parse_json(ccgate("stats", *RANGE, "--by", "agent", "--json").stdout)["sessions"]
+    main = next(s["tree"] for s in sessions if s["session_id"] == "A")
+    assert (main["first_ts"], main["last_ts"]) == (at("2026-03-02T09:00"), at("2026-03-02T10:00"))
+    assert "first" not in main and "last" not in main
+
+
+def test_the_unpriced_note_counts_in_words(golden: None, ccgate: Runner) -> None:
+    notes = parse_json(ccgate("stats", *RANGE, "--json").stdout)["notes"]
+    assert any(n.startswith("1 request uses a model with no known price (claude-mystery-9)") for n in notes)

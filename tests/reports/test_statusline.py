@@ -86,6 +86,18 @@ def test_statusline_never_fails(ccgate: Runner, config_toml: Callable[[str], Pat
     assert proc.returncode == 0 and proc.stdout.startswith("ccgate")
 
 
+def test_statusline_with_a_broken_config_still_shows_the_figures(
+    usage_log: Callable[..., Path], ccgate: Runner, config_toml: Callable[[str], Path]
+) -> None:
+    now = seed(usage_log)
+    config_toml("[settings]\nport = = 1\n")
+    proc = ccgate("statusline", input=claude_code_input("S"))
+    reset = datetime.fromtimestamp(int(now + 2 * 3600)).strftime("%H:%M")
+    assert proc.returncode == 0
+    figures = f"ccgate · today $0.70 · session $1.60 · 5h 42% ↻{reset}"
+    assert proc.stdout == f"{figures} · config.toml broken: ccgate doctor\n"
+
+
 def test_statusline_imports_neither_rich_nor_genai_prices_once_warm(usage_log: Callable[..., Path]) -> None:
     seed(usage_log)
     stdin = claude_code_input("S")

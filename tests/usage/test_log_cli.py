@@ -119,3 +119,56 @@ def test_follow_prints_new_requests() -> None:
         proc.wait(timeout=10)
         reader.join(timeout=10)  # it ends at EOF, once the process is gone
         proc.stdout.close()  # type: ignore[union-attr]
+
+
+def _log_on_a_terminal(columns: int, *args: str):  # type: ignore[no-untyped-def]
+    from tests.terminal import Terminal
+
+    return Terminal.start([sys.executable, "-m", "ccgate", "log", *args], env=os.environ.copy(), columns=columns)
+
+
+def test_the_table_fits_the_terminal_and_says_what_it_left_out() -> None:
+    fill(2)
+    term = _log_on_a_terminal(80)
+    assert term.finish() == 0
+    lines = term.text().splitlines()
+    assert lines[0] == (
+        "ccgate: 6 columns left out to fit 80 characters: profile, c.read, c.w5m, c.w1h, c.w?, ms; "
+        "widen the terminal or use --json"
+    )
+    assert lines[1].split() == ["time", "model", "status", "input", "output"]
+    assert all(len(line) <= 80 for line in lines[1:])
+    assert lines[3].split()[-3:] == ["200", "2", "20"]
+    wide = _log_on_a_terminal(137)
+    assert wide.finish() == 0
+    assert wide.text().splitlines()[0].split() == list(log_columns())
+    narrow = _log_on_a_terminal(136)  # one short of every column: the least needed one goes
+    assert narrow.finish() == 0
+    assert (
+        narrow.text().splitlines()[0].endswith("left out to fit 136 characters: c.w?; widen the terminal or use --json")
+    )
+
+
+def log_columns() -> tuple[str, ...]:
+    return ("time", "profile", "model", "status", "input", "c.read", "c.w5m", "c.w1h", "c.w?", "output", "ms")
+
+
+def test_the_status_column_is_as_wide_as_its_statuses(ccgate: Runner) -> None:
+    fill(1)
+    head = ccgate("log").stdout.splitlines()[0]
+    # status is as wide as "status" (6), then the 2-space gap, then "input" right-aligned in 8.
+    assert head.index("input") - head.index("status") == 6 + 2 + 3
+    conn = store.connect()
+    store.insert_records(conn, [record(2, status=529, outcome="upstream_dropped", error_type="overloaded_error")])
+    lines = ccgate("log").stdout.splitlines()
+    assert lines[0].index("input") - lines[0].index("status") == len("529 upstream_dropped overloaded_error") + 2 + 3
+    assert "529 upstream_dropped overloaded_error" in lines[2]
+
+
+def test_follow_ends_with_130_on_ctrl_c() -> None:
+    fill(1)
+    term = _log_on_a_terminal(200, "--follow")
+    term.expect("claude-sonnet-5-5")
+    term.interrupt()
+    assert term.finish() == 130
+    assert "Aborted" not in term.text() and "Traceback" not in term.text()
