@@ -49,6 +49,11 @@ class Settings:
     secret_store: str = "keyring"
     plan_monthly_usd: float | None = None
     sealed_ttl_days: float = 30.0
+    # The ledger (README "The whole ledger"): Claude Code's transcripts are read while `serve` runs
+    # and before `ccgate stats` when no forwarder does; this machine's name on exported rows.
+    import_while_serving: bool = True
+    import_before_stats: bool = True
+    machine_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,9 @@ RULES: dict[str, Rule] = {
     "secret_store": Rule((str,)),
     "plan_monthly_usd": Rule((int, float), 0, 1_000_000),
     "sealed_ttl_days": Rule((int, float), 1 / 24, 3650, "days a sealed handle lives unused"),
+    "import_while_serving": Rule((bool,)),
+    "import_before_stats": Rule((bool,)),
+    "machine_name": Rule((str,)),
 }
 SECRET_STORES = ("keyring", "file")
 
@@ -190,7 +198,7 @@ def _port_from_env(text: str) -> int:
 
 
 def _checked(path: Path, key: str, value: Any, rule: Rule) -> Any:
-    if not isinstance(value, rule.types) or isinstance(value, bool):
+    if not isinstance(value, rule.types) or (isinstance(value, bool) and bool not in rule.types):
         wanted = "a number" if float in rule.types else _TYPE_NAMES[rule.types[0]]
         raise ConfigError(f"{path}: settings.{key} must be {wanted}, not {_shown(value)}; fix the file")
     if rule.low is None or rule.high is None:
@@ -204,7 +212,7 @@ def _checked(path: Path, key: str, value: Any, rule: Rule) -> Any:
     return value
 
 
-_TYPE_NAMES = {str: "a string", int: "a whole number", list: "a list"}
+_TYPE_NAMES = {str: "a string", int: "a whole number", list: "a list", bool: "true or false"}
 
 
 def _shown(value: Any) -> str:

@@ -103,6 +103,11 @@ def ccgate_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
         monkeypatch.delenv(var, raising=False)
     # Nothing listens there: a forwarder the test did not start is never found by accident.
     monkeypatch.setenv("CCGATE_PORT", str(_unused_port()))
+    # A home of its own: no test reads the person's ~/.claude transcripts or settings.
+    home = root / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
     return root
 
 

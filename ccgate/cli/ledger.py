@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import typer
 
 from ccgate.cli._common import load, print_json
 from ccgate.errors import UsageError
 
+if TYPE_CHECKING:
+    import sqlite3
 
-def _profile_dirs(config: object) -> dict[str, str]:
-    from ccgate.profiles import all_profiles
-
-    return {p.name: p.config_dir for p in all_profiles(config) if p.config_dir}  # type: ignore[arg-type]
+    from ccgate.usage.ledger import MergeSummary
 
 
 def import_(
@@ -45,7 +45,7 @@ def import_(
             for m in [] if as_json else merged:
                 print(f"ccgate: {m.machine}: {m.added} of {m.rows} rows added ({m.already_there} were already here)")
             return
-        roots = [ledger.Root(p.resolve(), None) for p in paths] if paths else _default_roots(config)
+        roots = [ledger.Root(p.resolve(), None) for p in paths] if paths else ledger.roots_for(config, os.environ)
         summary = ledger.import_transcripts(conn, roots)
     finally:
         conn.close()
@@ -62,12 +62,6 @@ def import_(
         print(f"ccgate: {problem}", file=sys.stderr)
 
 
-def _default_roots(config: object) -> list[object]:
-    from ccgate.usage import ledger
-
-    return list(ledger.default_roots(_profile_dirs(config), os.environ))
-
-
 def _is_export(path: Path) -> bool:
     """A file whose first line names the ledger export format."""
     from ccgate.usage.ledger import EXPORT_FORMAT
@@ -82,12 +76,12 @@ def _is_export(path: Path) -> bool:
     return EXPORT_FORMAT.encode() in head and b'"format"' in head
 
 
-def _merge_export(conn: object, path: Path, machine: str) -> object:
+def _merge_export(conn: sqlite3.Connection, path: Path, machine: str) -> MergeSummary:
     from ccgate.usage import ledger
 
     try:
         with path.open(encoding="utf-8") as f:
-            return ledger.import_export(conn, f, str(path), machine)  # type: ignore[arg-type]
+            return ledger.import_export(conn, f, str(path), machine)
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not UTF-8 text; nothing was imported") from None
 
@@ -109,9 +103,8 @@ def export(
     ctx = context.build(config, since=since, whole_log=since is None)
     conn = reader.open_log(upgrade=True)
     machine = ledger.machine_name(config.settings.machine_name)
-    rows = [] if conn is None else ledger.export_rows(conn, ctx.since, machine)
-    if conn is None:
-        rows = iter([{"format": ledger.EXPORT_FORMAT, "machine": machine}])
+    header = {"format": ledger.EXPORT_FORMAT, "machine": machine}
+    rows = iter([header]) if conn is None else ledger.export_rows(conn, ctx.since, machine)
     out = sys.stdout if output is None else _private_file(output)
     try:
         for row in rows:
@@ -121,7 +114,7 @@ def export(
             out.close()
 
 
-def _private_file(path: Path):  # type: ignore[no-untyped-def]
+def _private_file(path: Path) -> IO[str]:
     """The export holds the ledger (no secrets, but who used what): 0600, like every file of ccgate's."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)

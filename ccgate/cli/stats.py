@@ -62,6 +62,7 @@ def run_stats(
         raise UsageError(f"--source must be one of {', '.join(SOURCE_CHOICES)}, not {source!r}")
     config = load()
     ctx = context.build(config, by=by, since=since, until=until, tz=tz_name)
+    _import_first(config)
     conn = reader.open_log(upgrade=True)
     if by == "agent" or session is not None:
         run_agents(conn, ctx, session, as_json, as_csv)
@@ -104,6 +105,7 @@ def run_blocks(
     _check_format(as_json, as_csv)
     config = load()
     ctx = context.build(config, by="blocks", since=since, until=until, tz=tz_name)
+    _import_first(config)
     report = blocks_report(reader.open_log(upgrade=True), ctx, profile=profile)
     context.require_known_profile(config, profile, found=bool(report["accounts"]))
     if as_json:
@@ -114,6 +116,32 @@ def run_blocks(
         render.print_blocks(report, ctx.tz)
         if not report["accounts"]:
             _hint_empty()
+
+
+def _import_first(config: Any) -> None:
+    """Claude Code's newest transcript lines first, so the report is the whole ledger (README)."""
+    import os
+
+    from ccgate.usage.ledger import refresh_before_report
+
+    summary = refresh_before_report(config, os.environ)
+    for problem in summary.unreadable if summary else []:
+        print(f"ccgate: warning: {problem}", file=sys.stderr)
+
+
+def run_reconcile(since: str | None, until: str | None, tz_name: str | None, as_json: bool) -> None:
+    from ccgate.cli._common import load
+    from ccgate.reports import context, reader, render
+    from ccgate.reports.reconcile import reconcile_report
+
+    config = load()
+    ctx = context.build(config, by="session", since=since, until=until, tz=tz_name)
+    _import_first(config)
+    report = reconcile_report(reader.open_log(upgrade=True), ctx)
+    if as_json:
+        print(render.to_json(report))
+    else:
+        render.print_reconcile(report, ctx.tz)
 
 
 def _hint_empty() -> None:
@@ -182,6 +210,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """5-hour blocks, the active block's burn rate and projection, and the upstream's real utilization."""
         run_blocks(since, until, tz, profile, as_json, as_csv)
+
+    @stats_app.command("reconcile", epilog="Example: ccgate stats reconcile --since 7d")
+    def reconcile_cmd(
+        since: str | None = typer.Option(None, "--since", help="Start (default: 7 days ago)."),
+        until: str | None = typer.Option(None, "--until", help="End (default: now)."),
+        tz: str | None = typer.Option(None, "--tz", help="IANA time zone for display (default: local)."),
+        as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    ) -> None:
+        """Per session: the forwarder's tokens beside Claude Code's transcripts, and what differs."""
+        run_reconcile(since, until, tz, as_json)
 
     app.add_typer(stats_app, name="stats")
 

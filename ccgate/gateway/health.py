@@ -7,7 +7,7 @@ import time
 from aiohttp import web
 
 from ccgate import __version__
-from ccgate.gateway.keys import BIND, FORWARDER, SINK
+from ccgate.gateway.keys import BIND, FOLLOWER, FORWARDER, SINK
 
 
 def health_report(app: web.Application) -> dict[str, object]:
@@ -22,6 +22,8 @@ def health_report(app: web.Application) -> dict[str, object]:
         "requests": counters.requests,
         "in_flight": counters.in_flight,
         "log": app[SINK].health(),
+        # Claude Code's transcripts, imported while serving (None: switched off or no usage log).
+        "transcripts": app[FOLLOWER].health() if FOLLOWER in app else None,
     }
 
 

@@ -6,9 +6,11 @@ from aiohttp import web
 
 from ccgate.gateway.proxy import Forwarder
 from ccgate.gateway.routing import ConfigCache
+from ccgate.usage.follow import TranscriptFollower
 from ccgate.usage.sink import Sink
 
 FORWARDER = web.AppKey("forwarder", Forwarder)
 CONFIG = web.AppKey("config_cache", ConfigCache)
 SINK = web.AppKey("sink", Sink)
 BIND = web.AppKey("bind", tuple[str, int])
+FOLLOWER = web.AppKey("transcript_follower", TranscriptFollower)

@@ -11,17 +11,24 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from ccgate import logsafe
 from ccgate.config import Config
-from ccgate.errors import GatewayError, UsageError
+from ccgate.errors import CcgateError, GatewayError, UsageError
 from ccgate.gateway import runfile
 from ccgate.gateway.app import make_app
+from ccgate.gateway.keys import FOLLOWER
 from ccgate.usage.sink import NullSink, Sink
+
+if TYPE_CHECKING:
+    from ccgate.usage.follow import TranscriptFollower
+    from ccgate.usage.ledger import Root
 
 DEFAULT_GRACE_S = 30.0
 
@@ -61,6 +68,9 @@ async def serve(
     config: Config, host: str, port: int, *, sink: Sink, allow_remote: bool = False, grace_s: float = DEFAULT_GRACE_S
 ) -> None:
     app = make_app(config, sink, host=host, port=port, allow_remote=allow_remote)
+    follower = transcript_follower(config, sink)
+    if follower is not None:
+        app[FOLLOWER] = follower
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=grace_s, handler_cancellation=True
     )
@@ -73,6 +83,8 @@ async def serve(
         raise GatewayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     url = runfile.base_url(host, port)
     runfile.announce(url)
+    if follower is not None:
+        follower.start()
     try:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -89,7 +101,31 @@ async def serve(
             loop.add_signal_handler(sig, _end_open_requests, runner)
         await runner.cleanup()
     finally:
+        if follower is not None:
+            await asyncio.get_running_loop().run_in_executor(None, follower.stop)
         runfile.withdraw()
+
+
+def transcript_follower(config: Config, sink: Sink) -> TranscriptFollower | None:
+    """While serving, Claude Code's transcripts keep flowing into the usage log (unless switched off)."""
+    db_path = getattr(sink, "db_path", None)
+    if db_path is None or not config.settings.import_while_serving:
+        return None
+    from ccgate.usage.follow import TranscriptFollower
+
+    return TranscriptFollower(db_path, lambda: roots_now(config))
+
+
+def roots_now(config: Config) -> list[Root]:
+    """The transcript roots of config.toml as it is now (the last good one when a hand edit broke it)."""
+    from ccgate.config import load_config
+    from ccgate.usage.ledger import roots_for
+
+    try:
+        current = load_config(config.path)
+    except CcgateError:
+        current = config
+    return roots_for(current, os.environ)
 
 
 def _end_open_requests(runner: web.AppRunner) -> None:

@@ -423,3 +423,30 @@ def print_agent_trees(trees: list[dict[str, Any]]) -> None:
         table, dropped = _table(console, f"session {tree['session_id']}", cols, [(r, None) for r in rows])
         console.print(table)
     print_dropped(console, dropped)
+
+
+# --- stats reconcile ---------------------------------------------------------------------------
+
+
+def print_reconcile(report: dict[str, Any], tz: tzinfo) -> None:
+    from rich.console import Console
+
+    console = Console()
+    if not report["sessions"]:
+        console.print(f"no sessions in this range ({report['range']})", highlight=False)
+        return
+    cols: list[Column] = [
+        ("session", lambda r: str(r["session_id"])[:13], 0),
+        ("last", lambda r: local_time(r["last_ts"], tz), 2),
+        ("project", lambda r: ", ".join(r["projects"]) or "-", 3),
+        ("gateway tokens", lambda r: tokens(r["gateway_tokens"]), 1),
+        ("transcript tokens", lambda r: tokens(r["transcript_tokens"]), 1),
+        ("bypassed", lambda r: tokens(r["bypassed_requests"]), 2),
+        ("not in transcript", lambda r: tokens(r["unrecorded_requests"]), 2),
+        ("status", lambda r: r["status"], 0),
+    ]
+    table, dropped = _table(
+        console, f"ccgate stats reconcile · {report['range']}", cols, [(r, None) for r in report["sessions"]]
+    )
+    console.print(table)
+    print_dropped(console, dropped)

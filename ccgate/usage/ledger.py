@@ -96,6 +96,38 @@ def default_roots(profile_dirs: Mapping[str, str], env: Mapping[str, str]) -> li
     return [Root(path, profile) for path, profile in found.items()]
 
 
+def roots_for(config: Any, env: Mapping[str, str]) -> list[Root]:
+    """The transcript roots of this configuration: Claude Code's own dirs and every profile's config dir."""
+    from ccgate.profiles import all_profiles
+
+    dirs = {p.name: p.config_dir for p in all_profiles(config) if p.config_dir}
+    return default_roots(dirs, env)
+
+
+def import_now(config: Any, env: Mapping[str, str], db_path: Path | None = None) -> ImportSummary:
+    """One import pass over the default roots, on a connection of its own."""
+    conn = open_writer(db_path)
+    try:
+        return import_transcripts(conn, roots_for(config, env))
+    finally:
+        conn.close()
+
+
+def refresh_before_report(config: Any, env: Mapping[str, str]) -> ImportSummary | None:
+    """What `ccgate stats` runs first: an import pass, unless switched off or a forwarder runs (it
+    imports as it goes). A failure is reported as a summary line, never stops the report."""
+    from ccgate.gateway.runfile import running
+
+    if not config.settings.import_before_stats or running() is not None:
+        return None
+    try:
+        return import_now(config, env)
+    except (CcgateError, sqlite3.Error, OSError) as exc:
+        summary = ImportSummary()
+        summary.unreadable.append(f"importing transcripts failed: {getattr(exc, 'message', None) or exc}")
+        return summary
+
+
 def _real(path: Path) -> Path:
     try:
         return path.expanduser().resolve()
