@@ -17,6 +17,9 @@ Then, each in a fresh child process (its peak RSS is its VmHWM):
   nothing new   scan again with the states the first scan returned
   append-only   append a turn to 5% of the sessions, scan with those states
 Scan times are measured inside the child (interpreter start-up excluded); medians over --runs.
+Then the whole command, `ccgate import DIR` into a fresh usage log (scan, match and write every
+response), and `ccgate import DIR` again: wall time of the process, start-up included, and its
+peak RSS (the kernel's ru_maxrss of that child, from wait4).
 Targets (issue 17): >= 100 MB/s first scan, peak RSS <= 100 MiB on 1 GB, nothing new <= 1 s.
 """
 
@@ -433,11 +436,53 @@ def measure(corpus: Path, states: Path, made: dict[str, int], runs: int, seed: i
         # Only the new lines are read: the bytes appended, each response once.
         assert (result["read"], result["responses"]) == (added["bytes"], added["responses"]), (result, added)
         appends.append(result)
+        made = {**made, "responses": made["responses"] + added["responses"], "bytes": made["bytes"] + added["bytes"]}
     return [
         row("read only (no parsing)", read_only),
         row("first scan", first),
         row(f"nothing new ({again[0]['files']} files)", again),
         row("append-only (a turn on 5% of sessions)", appends),
+        *import_rows(corpus, made, runs),
+    ]
+
+
+def import_rows(corpus: Path, made: dict[str, int], runs: int) -> list[list[str]]:
+    """`ccgate import` as a person runs it: first into an empty log, then with nothing new."""
+    import os
+
+    first: list[tuple[float, float]] = []
+    again: list[tuple[float, float]] = []
+    for _ in range(runs):
+        home = Path(tempfile.mkdtemp(prefix="ccgate-import-bench-log-"))
+        env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(home)}
+        env.update({f"CCGATE_{d.upper()}_DIR": str(home / d) for d in ("config", "data", "state")})
+        for into in (first, again):
+            argv = [sys.executable, "-P", "-m", "ccgate", "import", "--json", str(corpus)]
+            out = home / "out.json"
+            start = time.perf_counter()
+            with out.open("w") as sink:
+                proc = subprocess.Popen(argv, env=env, stdout=sink, stderr=subprocess.DEVNULL)
+                _pid, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
+            elapsed = time.perf_counter() - start
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            assert proc.returncode == 0, proc.returncode
+            peak_mib = usage.ru_maxrss / 1024
+            summary = json.loads(out.read_text())
+            expected_added = made["responses"] if into is first else 0
+            assert summary["added"] == expected_added, summary
+            into.append((elapsed, peak_mib))
+        shutil.rmtree(home, ignore_errors=True)
+    mib = made["bytes"] / 2**20
+
+    def row(label: str, results: list[tuple[float, float]], read_mib: float) -> list[str]:
+        seconds = statistics.median(r[0] for r in results)
+        speed = f"{read_mib * 2**20 / 1e6 / seconds:.0f}" if read_mib else "-"
+        records = str(made["responses"]) if read_mib else "0"
+        return [label, f"{seconds:.3f}", speed, f"{read_mib:.1f}", records, f"{max(r[1] for r in results):.0f}", "-"]
+
+    return [
+        row("ccgate import (into an empty log)", first, mib),
+        row("ccgate import (nothing new)", again, 0.0),
     ]
 
 
