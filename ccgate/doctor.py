@@ -156,7 +156,8 @@ def _claude_settings(env: Mapping[str, str], cwd: Path) -> Iterator[Check]:
         data = _read_json(path)
         if not isinstance(data, dict):
             continue
-        block = data.get("env") if isinstance(data.get("env"), dict) else {}
+        env_block = data.get("env")
+        block: dict[str, object] = env_block if isinstance(env_block, dict) else {}
         overriding = sorted(k for k in block if k in MANAGED_VARS)
         if overriding:
             clean = False

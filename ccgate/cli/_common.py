@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import typer
+
 from ccgate.config import Config, load_config
 from ccgate.errors import CcgateError, UsageError
 from ccgate.secrets import SecretStore, open_store, secret_from_text
@@ -90,3 +92,11 @@ def complete_profile(incomplete: str) -> list[str]:
         return sorted(name for name in load().profiles if name.startswith(incomplete))
     except CcgateError:
         return []
+
+
+GateOpt = typer.Option(False, "--gate", help="Route through the local forwarder (ccgate serve).")
+SealedOpt = typer.Option(
+    False,
+    "--sealed",
+    help="Export a local handle instead of the secret; only the forwarder can use it (implies --gate).",
+)

@@ -7,10 +7,10 @@ import os
 
 import typer
 
-from ccgate.cli._common import complete_profile, load
-from ccgate.cli.shellcmds import GateOpt, SealedOpt, profile_changes
+from ccgate.cli._common import GateOpt, SealedOpt, complete_profile, load, warn
 from ccgate.launch import child_environment, default_command, replace_process, run_and_wait
 from ccgate.profiles import SEALED_VAR
+from ccgate.switching import profile_changes
 
 
 def exec_(
@@ -26,7 +26,10 @@ def exec_(
     config = load()
     # A sealed handle belongs to this process until the command starts, then to the command:
     # however either ends (kill -9 included), the handle ends with it.
-    changes = profile_changes(config, name, gate=gate, sealed=sealed, purpose="exec", owner_pid=os.getpid())
+    switch = profile_changes(config, name, gate=gate, sealed=sealed, purpose="exec", owner_pid=os.getpid())
+    for note in switch.notes:
+        warn(note)
+    changes = switch.changes
     env = child_environment(os.environ, changes)
     argv = command or default_command(env)
     handle_id = changes.get(SEALED_VAR)

@@ -11,41 +11,24 @@ import sys
 
 import typer
 
-from ccgate.cli._common import choices, complete_profile, load, store_for, warn
-from ccgate.config import Config
+from ccgate.cli._common import GateOpt, SealedOpt, choices, complete_profile, load, store_for, warn
 from ccgate.profiles import (
     PROFILE_VAR,
     SEALED_VAR,
     clearing_environment,
     conflicts,
-    environment,
     get_profile,
     load_credentials,
 )
 from ccgate.shell import SHELLS, detect, init_script, normalize, render
+from ccgate.switching import profile_changes
 
-GateOpt = typer.Option(False, "--gate", help="Route through the local forwarder (ccgate serve).")
-SealedOpt = typer.Option(
-    False,
-    "--sealed",
-    help="Export a local handle instead of the secret; only the forwarder can use it (implies --gate).",
-)
 ShellOpt = typer.Option(
     None,
     "--shell",
     help=f"One of {', '.join(SHELLS)}; detected from the parent process if omitted.",
     autocompletion=choices(SHELLS),
 )
-
-
-def gate_url(config: Config, profile: str) -> str:
-    """The running forwarder's route for `profile`; the configured address (said on stderr) when none runs."""
-    from ccgate.gateway.runfile import locate
-
-    where = locate(config.settings.host, config.settings.port)
-    if where.running is None:
-        warn(f"no forwarder is running; pointing at the configured {where.url} (start it: ccgate serve --detach)")
-    return f"{where.url}/p/{profile}"
 
 
 def use(
@@ -61,8 +44,10 @@ def use(
     target = normalize(shell) if shell else detect()
     _refuse_terminal(target, ["use", name, *(["--gate"] if gate else []), *(["--sealed"] if sealed else [])])
     config = load()
-    changes = profile_changes(config, name, gate=gate, sealed=sealed, purpose="use")
-    sys.stdout.write(render(target, changes))
+    switch = profile_changes(config, name, gate=gate, sealed=sealed, purpose="use")
+    for note in switch.notes:
+        warn(note)
+    sys.stdout.write(render(target, switch.changes))
 
 
 def _refuse_terminal(shell: str, args: list[str]) -> None:
@@ -78,26 +63,6 @@ def _refuse_terminal(shell: str, args: list[str]) -> None:
         file=sys.stderr,
     )
     raise typer.Exit(2)
-
-
-def profile_changes(
-    config: Config, name: str, *, gate: bool, sealed: bool, purpose: str, owner_pid: int | None = None
-) -> dict[str, str | None]:
-    """What `use` and `exec` apply: the profile's variables, sealed or not, routed or not. A sealed
-    handle with `owner_pid` dies with that process."""
-    profile = get_profile(config, name)
-    sealed_id = None
-    if sealed:
-        from ccgate import sealed as sealing
-
-        # A handle for a secret that is not there would only fail later, in the forwarder.
-        load_credentials(config, profile, store_for(config))
-        with sealing.opened() as conn:
-            sealed_id, creds = sealing.sealed_credentials(conn, profile, purpose, owner_pid)
-    else:
-        creds = load_credentials(config, profile, store_for(config))
-    url = gate_url(config, name) if gate or sealed else None
-    return environment(profile, creds, current=os.environ, gate_url=url, sealed_id=sealed_id)
 
 
 def off(shell: str | None = ShellOpt) -> None:
