@@ -13,6 +13,7 @@ import sqlite3
 from typing import Any
 
 from ccgate.reports.context import ReportContext
+from ccgate.reports.groups import split_labels
 from ccgate.reports.rules import SEEN_GATEWAY, SEEN_TRANSCRIPT
 
 TOTAL = (
@@ -51,8 +52,8 @@ def reconcile_report(conn: sqlite3.Connection | None, ctx: ReportContext) -> dic
                 "session_id": row[0],
                 "first_ts": row[1],
                 "last_ts": row[2],
-                "profiles": _listed(row[3]),
-                "projects": _listed(row[4]),
+                "profiles": sorted(split_labels(row[3])),
+                "projects": sorted(split_labels(row[4])),
                 "gateway_requests": gateway_requests,
                 "gateway_tokens": row[6] or 0,
                 "transcript_requests": transcript_requests,
@@ -65,8 +66,3 @@ def reconcile_report(conn: sqlite3.Connection | None, ctx: ReportContext) -> dic
             }
         )
     return {"range": ctx.range_label(), "sessions": sessions}
-
-
-def _listed(concatenated: str | None) -> list[str]:
-    """GROUP_CONCAT's comma list back into values (commas inside a value were sent as \\x1f)."""
-    return sorted(part.replace("\x1f", ",") for part in (concatenated or "").split(",") if part)

@@ -16,7 +16,15 @@ from decimal import Decimal
 from typing import Any
 
 from ccgate.reports.context import ReportContext, iso
-from ccgate.reports.groups import GROUPINGS, Group, StatsQuery, fetch_groups, local_midnight, period_of
+from ccgate.reports.groups import (
+    GROUPINGS,
+    Group,
+    StatsQuery,
+    fetch_groups,
+    local_midnight,
+    period_of,
+    split_labels,
+)
 from ccgate.reports.rules import API_ON_SUBSCRIPTION, decode_card, needs_price
 from ccgate.text import plural
 
@@ -177,9 +185,9 @@ def stats_report(conn: sqlite3.Connection | None, ctx: ReportContext, q: StatsQu
         cost = price(ctx, g)
         acc = rows.setdefault(key, Acc())
         acc.add(g, cost, g.billing)
-        for name, value in zip(grouping.labels, g.labels, strict=True):
-            if value:
-                acc.labels.setdefault(name, set()).add(value)
+        for name, joined in zip(grouping.labels, g.labels, strict=True):
+            if joined:
+                acc.labels.setdefault(name, set()).update(split_labels(joined))
         totals.add(g, cost, g.billing)
         if q.breakdown:
             by_model.setdefault(key, {}).setdefault(g.model or "?", Acc()).add(g, cost, g.billing)
