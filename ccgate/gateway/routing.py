@@ -8,6 +8,7 @@ checked to still point at that origin: no request can be steered to another host
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 from yarl import URL
@@ -18,6 +19,10 @@ from ccgate.gateway.refused import Refused
 from ccgate.profiles import ANTHROPIC_URL, Profile, get_profile, validate_name
 
 PREFIX = "/p/"
+# How often config.toml is looked at while serving: a stat per request would cost more than the
+# rest of the routing (and it releases the GIL to whichever thread wants it). A profile that is
+# not found is looked up again at once, so one added while serving is served on its first request.
+RECHECK_S = 1.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -36,22 +41,33 @@ class Route:
 
 
 class ConfigCache:
-    """config.toml re-read when it changes, so profiles added while serving are served."""
+    """config.toml re-read when it changes (looked at once a second at most), so profiles added
+    or edited while serving are served."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, recheck_s: float = RECHECK_S) -> None:
         self._config = config
         self._stamp = _stamp(config)
+        self._recheck_s = recheck_s
+        self._checked = time.monotonic()
 
     def get(self) -> Config:
-        stamp = _stamp(self._config)
-        if stamp != self._stamp:
-            try:
-                self._config = load_config(self._config.path)
-            except CcgateError:
-                # A half-saved or broken hand edit: keep serving with the last good config.
-                return self._config
-            self._stamp = stamp
+        if time.monotonic() - self._checked >= self._recheck_s:
+            self.refresh()
         return self._config
+
+    def refresh(self) -> bool:
+        """Look at the file now; True if a changed config was loaded."""
+        self._checked = time.monotonic()
+        stamp = _stamp(self._config)
+        if stamp == self._stamp:
+            return False
+        try:
+            self._config = load_config(self._config.path)
+        except CcgateError:
+            # A half-saved or broken hand edit: keep serving with the last good config.
+            return False
+        self._stamp = stamp
+        return True
 
 
 def _stamp(config: Config) -> tuple[int, int] | None:
@@ -74,7 +90,17 @@ def split_profile(raw_path: str) -> tuple[str | None, str]:
     return name, tail
 
 
-def resolve_route(config: Config, raw_path: str) -> Route:
+def resolve_route(configs: ConfigCache, raw_path: str) -> Route:
+    """The route for `raw_path`; a profile not found is looked for once more in a fresh read of the file."""
+    try:
+        return route_in(configs.get(), raw_path)
+    except Refused as refused:
+        if refused.status != 404 or not configs.refresh():
+            raise
+    return route_in(configs.get(), raw_path)
+
+
+def route_in(config: Config, raw_path: str) -> Route:
     if not raw_path.startswith("/"):
         # Absolute-form request targets (proxy requests) are not ccgate's business.
         raise Refused(400, "invalid_request_error", "ccgate: request target must be a path")

@@ -325,3 +325,24 @@ def test_client_going_away_cancels_the_upstream_request(gate: Gate, fake: FakeUp
     while not fake.aborted and time.monotonic() < deadline:
         time.sleep(0.01)
     assert fake.aborted == ["msg_fake_000001"]
+
+
+def test_a_profile_added_or_edited_while_serving_is_served(gate: Gate, fake: FakeUpstream) -> None:
+    assert _post(gate.url + "/p/late", {"x-api-key": CLIENT_KEY}).status_code == 404
+    add_profile("late", "api-key", secret="sk-ant-api03-late", base_url=fake.url)
+    # Its very first request: a profile not found makes the forwarder read config.toml again at once.
+    assert _post(gate.url + "/p/late", {"x-api-key": CLIENT_KEY}).status_code == 200
+    assert fake.received[-1].headers["x-api-key"] == CLIENT_KEY
+    with FakeUpstream() as other:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ccgate", "profile", "edit", "late", "--base-url", other.url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert proc.returncode == 0, proc.stderr
+        # An edit reaches the forwarder within its re-check interval (a second).
+        deadline = time.monotonic() + 10
+        while not other.received and time.monotonic() < deadline:
+            assert _post(gate.url + "/p/late", {"x-api-key": CLIENT_KEY}).status_code == 200
+        assert other.received and other.received[-1].path == "/v1/messages"
