@@ -98,7 +98,7 @@ class Forwarder:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
-        await asyncio.get_running_loop().run_in_executor(None, self.broker.close)
+        await self.broker.aclose()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.counters.requests += 1
@@ -128,7 +128,7 @@ class Forwarder:
 
     async def _exchange(self, request: web.Request, ex: Exchange, t0: float) -> web.StreamResponse:
         try:
-            route = resolve_route(self.configs.get(), request.raw_path)
+            route = resolve_route(self.configs, request.raw_path)
         except Refused as refused:
             return self._refuse(ex, refused)
         ex.profile, ex.path = route.profile_name, route.path
