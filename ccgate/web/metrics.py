@@ -3,6 +3,11 @@
 The metrics have their own CollectorRegistry (never the process-global one), so several apps
 in one process (tests) do not collide, and nothing but ccgate's own figures is exported.
 Counters count records as the usage log builds them, so after a run they equal the log's rows.
+
+Label values come from requests and the upstream (any client can send any model name), so each
+label keeps at most MAX_LABEL_VALUES distinct values; later newcomers are counted under "other".
+Each label child is looked up once and kept: `labels()` costs a few microseconds under a lock,
+and a record touches a dozen of them.
 """
 
 from __future__ import annotations
@@ -29,7 +34,29 @@ TOKEN_CLASSES = (
 TTFB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 DURATION_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 20, 40, 60, 120, 300, 600)
 
+# Distinct values per label (profiles, models, statuses); more would grow the scrape without bound.
+MAX_LABEL_VALUES = 100
+MAX_LABEL_LENGTH = 100
+OTHER = "other"
+
 Probe = Callable[[], dict[str, Any]]
+
+
+class _BoundedLabel:
+    """The first MAX_LABEL_VALUES distinct values pass (cut to MAX_LABEL_LENGTH); the rest become "other"."""
+
+    def __init__(self, limit: int = MAX_LABEL_VALUES) -> None:
+        self._seen: set[str] = set()
+        self._limit = limit
+
+    def __call__(self, value: str) -> str:
+        value = value[:MAX_LABEL_LENGTH]
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self._limit:
+            return OTHER
+        self._seen.add(value)
+        return value
 
 
 class _LiveState(Collector):
@@ -95,33 +122,44 @@ class Metrics:
             registry=r,
         )
         r.register(_LiveState(in_flight, log_health))
+        self._profile, self._model, self._status = _BoundedLabel(), _BoundedLabel(), _BoundedLabel()
+        # Children are made on first use, so a series appears only once it has something to say.
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def observe(self, rec: UsageRecord, cost: float | None) -> None:
         """Count one finished request; `cost` is its price (None: a model with no known price)."""
-        profile, model = rec.profile or "none", rec.model or rec.request_model or "unknown"
-        self.requests.labels(profile, model, str(rec.status)).inc()
+        profile = self._profile(rec.profile or "none")
+        model = self._model(rec.model or rec.request_model or "unknown")
+        child = self._child
+        child(self.requests, profile, model, self._status(str(rec.status))).inc()
+        tokens = False
         for name, attr in TOKEN_CLASSES:
             value = getattr(rec, attr)
             if value:
-                self.tokens.labels(profile, model, name).inc(value)
+                child(self.tokens, profile, model, name).inc(value)
+                tokens = True
         if cost is not None:
-            self.cost.labels(profile, model).inc(cost)
-        elif _has_tokens(rec):
-            self.unpriced.labels(model).inc()
+            child(self.cost, profile, model).inc(cost)
+        elif tokens:
+            child(self.unpriced, model).inc()
         if rec.ttfb_ms is not None:
-            self.ttfb.labels(profile).observe(rec.ttfb_ms / 1000)
-        self.duration.labels(profile).observe(rec.duration_ms / 1000)
-        for window in ("5h", "7d"):
-            util = getattr(rec, f"rl_{window}_utilization")
+            child(self.ttfb, profile).observe(rec.ttfb_ms / 1000)
+        child(self.duration, profile).observe(rec.duration_ms / 1000)
+        for window, util, reset in (
+            ("5h", rec.rl_5h_utilization, rec.rl_5h_reset),
+            ("7d", rec.rl_7d_utilization, rec.rl_7d_reset),
+        ):
             if util is not None:
-                self.utilization.labels(profile, window).set(util)
-            reset = getattr(rec, f"rl_{window}_reset")
+                child(self.utilization, profile, window).set(util)
             if reset is not None:
-                self.reset.labels(profile, window).set(reset)
+                child(self.reset, profile, window).set(reset)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def _has_tokens(rec: UsageRecord) -> bool:
-    return any(getattr(rec, attr) for _, attr in TOKEN_CLASSES)
