@@ -26,7 +26,7 @@ from typing import Any
 from ccgate import paths
 from ccgate.usage import store
 from ccgate.usage.model import Exchange, UsageRecord
-from ccgate.usage.record import build_record
+from ccgate.usage.record import build_record, loggable_path
 
 log = logging.getLogger("ccgate.usage")
 
@@ -148,7 +148,7 @@ class UsageWriter:
                 ts=exchange.started_at,
                 profile=exchange.profile,
                 method=exchange.method,
-                path=exchange.path,
+                path=loggable_path(exchange.path),
                 endpoint="other",
                 status=exchange.status,
                 outcome=exchange.outcome,
