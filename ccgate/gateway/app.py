@@ -26,8 +26,8 @@ from aiohttp import web
 from ccgate import __version__
 from ccgate.config import Config
 from ccgate.gateway.connections import ConnectionCap
-from ccgate.gateway.proxy import Forwarder, anthropic_error
-from ccgate.gateway.routing import PREFIX, ConfigCache
+from ccgate.gateway.proxy import BODY_IDLE_S, Forwarder, anthropic_error
+from ccgate.gateway.routing import PREFIX, ConfigCache, seconds_setting
 from ccgate.usage.sink import Sink
 
 OWN_PREFIX = "/ccgate/"
@@ -59,7 +59,7 @@ def make_app(
     connections: ConnectionCap | None = None,
 ) -> web.Application:
     configs = ConfigCache(config)
-    forwarder = Forwarder(configs, sink)
+    forwarder = Forwarder(configs, sink, body_idle_s=seconds_setting(config, "body_idle_timeout_s", BODY_IDLE_S))
     app = web.Application(
         client_max_size=config.settings.max_body_mib * 1024 * 1024,
         middlewares=[*([connections.middleware] if connections else []), guard_middleware(host, allow_remote)],

@@ -70,6 +70,14 @@ class ConfigCache:
         return True
 
 
+def seconds_setting(config: Config, key: str, default: float) -> float:
+    """A timeout under [settings] that config.py does not know (yet): a positive number, else `default`."""
+    value = config.data.get("settings", {}).get(key)
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 86400 * 365:
+        return float(value)
+    return default
+
+
 def _stamp(config: Config) -> tuple[int, int] | None:
     try:
         st = os.stat(config.path)

@@ -28,6 +28,7 @@ from ccgate.config import Config
 from ccgate.errors import GatewayError, UsageError
 from ccgate.gateway.app import make_app
 from ccgate.gateway.connections import ConnectionCap, connection_cap
+from ccgate.gateway.routing import seconds_setting
 from ccgate.usage.sink import NullSink, Sink
 
 DEFAULT_GRACE_S = 30.0
@@ -77,7 +78,7 @@ async def serve(
         access_log=None,
         shutdown_timeout=grace_s,
         handler_cancellation=True,
-        keepalive_timeout=KEEPALIVE_S,
+        keepalive_timeout=seconds_setting(config, "keepalive_timeout_s", KEEPALIVE_S),
     )
     await runner.setup()
     assert runner.server is not None
