@@ -1,12 +1,16 @@
 """UsageWriter: the forwarder's sink that turns exchanges into rows without slowing it down.
 
 The event loop only puts each Exchange on a bounded queue (`submit` never blocks). One
-writer thread takes them in batches, builds the records (JSON parsing stays off the loop),
+writer thread takes whatever is queued (up to a batch), builds the records (JSON parsing stays off the loop),
 hands each record to the listeners on the loop (dashboard live feed, Prometheus), and
 inserts the batch in one transaction. When the database cannot be written (locked,
 read-only, disk full) the records wait in memory, up to `backlog_limit`, and are retried
 with backoff; anything that has to be given up is counted in `dropped` and logged, so
 `/ccgate/health` tells the truth. `close()` flushes.
+
+The writer never waits for more records to gather: it commits as soon as it has emptied the
+queue, so batches form only while a commit is under way (under load) and a `kill -9` loses at
+most the requests that finished during the last commit, a few milliseconds' worth.
 """
 
 from __future__ import annotations
@@ -37,8 +41,6 @@ RETRY_MAX_S = 1.0
 # A locked database fails the insert after this long instead of SQLite's default wait, so the
 # writer thread goes back to draining the queue and the records wait in memory.
 WRITER_BUSY_TIMEOUT_MS = 500
-# How long the writer lets records gather after the first one arrives (bounded by batch_size).
-LINGER_S = 0.05
 # Records whose listeners run in one event-loop step before the loop polls its sockets again.
 DISPATCH_CHUNK = 4
 
@@ -52,14 +54,12 @@ class UsageWriter:
         backlog_limit: int = 50_000,
         batch_size: int = 500,
         flush_timeout: float = 10.0,
-        linger: float = LINGER_S,
     ) -> None:
         self.db_path = Path(db_path) if db_path is not None else paths.usage_db()
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._backlog_limit = backlog_limit
         self._batch_size = batch_size
         self._flush_timeout = flush_timeout
-        self._linger = linger
         self._listeners: list[Listener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -120,16 +120,12 @@ class UsageWriter:
         self.last_error = message
         self._last_error_at = time.time()
 
-    def _take(self, timeout: float | None, linger: float) -> list[object]:
-        """Wait up to `timeout` for one item, let more gather for `linger`, then take up to a batch."""
+    def _take(self, timeout: float | None) -> list[object]:
+        """Wait up to `timeout` for one item, then take what else is queued, up to a batch."""
         try:
             items = [self._queue.get(timeout=timeout)]
         except queue.Empty:
             return []
-        if linger and self._queue.qsize() < self._batch_size:
-            # One wake-up and one transaction per batch rather than per request: under load the
-            # writer thread then competes with the event loop for the interpreter far less often.
-            time.sleep(linger)
         while len(items) < self._batch_size:
             try:
                 items.append(self._queue.get_nowait())
@@ -171,11 +167,7 @@ class UsageWriter:
                 timeout = max(0.0, retry_at - now)
             else:
                 timeout = 0.5
-            items = (
-                self._take(timeout, 0.0 if stopping else self._linger)
-                if not (stopping and not self._queue.qsize())
-                else []
-            )
+            items = self._take(timeout) if not (stopping and not self._queue.qsize()) else []
             records = []
             for item in items:
                 if item is _STOP:
