@@ -8,8 +8,8 @@ import json
 import zlib
 
 from ccgate.usage.model import Exchange
-from ccgate.usage.request_body import BODY_HEAD, BODY_TAIL, DECODE_LIMIT, RequestBodyTap
 from ccgate.usage.record import build_record
+from ccgate.usage.request_body import BODY_HEAD, BODY_TAIL, DECODE_LIMIT, RequestBodyTap
 
 SESSION = "5d1b0c9e-1111-4222-8333-444455556666"
 
