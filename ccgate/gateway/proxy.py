@@ -1,7 +1,7 @@
 """One exchange: route, header policy, credentials, body limit, streaming relay, error mapping.
 
 Bytes go through untouched: the request body as received (the server does not decompress it),
-streamed upstream chunk by chunk as it arrives; the response body as the upstream encoded it,
+streamed upstream chunk by chunk as it arrives when over STREAM_ABOVE; the response body as the upstream encoded it,
 relayed chunk by chunk. The usage log reads copies, each bounded: the request body's head and
 tail (`RequestBodyTap`), each chunk of an event stream (`StreamUsage`), a non-stream response
 body up to MAX_KEPT_BODY.
@@ -71,6 +71,9 @@ MAX_KEPT_BODY = 8 * 1024 * 1024
 MIB = 1024 * 1024
 # A request body that sends nothing for this long is given up (a slow link still sends something).
 BODY_IDLE_S = 60.0
+# Bodies up to this size are gathered and sent in one write (cheaper than chunk by chunk, and they
+# arrive at once from a local client); larger ones stream upstream as they arrive, never held whole.
+STREAM_ABOVE = 1024 * 1024
 
 
 def anthropic_error(status: int, error_type: str, message: str) -> web.Response:
@@ -153,10 +156,11 @@ class Forwarder:
                 raise _too_large(limit)
             tap = RequestBodyTap(request.headers.get("content-encoding"))
             body: bytes | AsyncIterator[bytes] | None = None
-            if length:
+            if length and length > STREAM_ABOVE:
                 body = self._streamed(request, tap)
-            elif length is None and request.body_exists:
-                body = await self._read_whole(request, tap, limit)  # chunked: the limit needs the whole
+            elif length or (length is None and request.body_exists):
+                # Small, or chunked (whose size the 413 needs before anything goes upstream).
+                body = await self._read_whole(request, tap, limit)
             decision = await self._credentials(route, request)
         except Refused as refused:
             return self._refuse(ex, refused)
@@ -198,13 +202,16 @@ class Forwarder:
 
     async def _read_whole(self, request: web.Request, tap: RequestBodyTap, limit: int) -> bytes:
         chunks = []
+        size = 0
         content = request.content
         while chunk := await self._next_chunk(content):
-            tap.feed(chunk)
-            if tap.size > limit:
+            size += len(chunk)
+            if size > limit:
                 raise _too_large(limit)
             chunks.append(chunk)
-        return b"".join(chunks)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        tap.feed(body)
+        return body
 
     async def _credentials(self, route: Route, request: web.Request) -> Decision:
         config = self.configs.get()
@@ -234,12 +241,12 @@ class Forwarder:
     ) -> web.StreamResponse:
         assert self._session is not None
         headers = upstream_headers(request.headers, decision, URL(route.upstream))
-        if length:
+        if length and not isinstance(body, bytes):
             headers["Content-Length"] = str(length)  # streamed as it arrives, framed as the client framed it
         try:
             upstream = await self._session.request(
                 request.method,
-                URL(route.url, encoded=True),
+                route.target,
                 headers=headers,
                 data=body or None,
                 allow_redirects=False,

@@ -30,6 +30,7 @@ class Route:
     profile: Profile | None
     upstream: str  # origin (and base path) without a trailing slash
     path: str  # what follows it, query included, always starting with "/"
+    target: URL  # upstream + path, parsed once (and checked to stay on the upstream's origin)
 
     @property
     def profile_name(self) -> str | None:
@@ -49,6 +50,9 @@ class ConfigCache:
         self._stamp = _stamp(config)
         self._recheck_s = recheck_s
         self._checked = time.monotonic()
+        # Per loaded config: profiles by name (or why not), and each upstream's origin.
+        self.profiles: dict[str, Profile | None] = {}  # None: no such profile
+        self.origins: dict[str, tuple[str, str | None, int | None]] = {}
 
     def get(self) -> Config:
         if time.monotonic() - self._checked >= self._recheck_s:
@@ -67,6 +71,7 @@ class ConfigCache:
             # A half-saved or broken hand edit: keep serving with the last good config.
             return False
         self._stamp = stamp
+        self.profiles, self.origins = {}, {}
         return True
 
 
@@ -101,39 +106,48 @@ def split_profile(raw_path: str) -> tuple[str | None, str]:
 def resolve_route(configs: ConfigCache, raw_path: str) -> Route:
     """The route for `raw_path`; a profile not found is looked for once more in a fresh read of the file."""
     try:
-        return route_in(configs.get(), raw_path)
+        return route_in(configs, raw_path)
     except Refused as refused:
         if refused.status != 404 or not configs.refresh():
             raise
-    return route_in(configs.get(), raw_path)
+    return route_in(configs, raw_path)
 
 
-def route_in(config: Config, raw_path: str) -> Route:
+def route_in(configs: ConfigCache, raw_path: str) -> Route:
     if not raw_path.startswith("/"):
         # Absolute-form request targets (proxy requests) are not ccgate's business.
         raise Refused(400, "invalid_request_error", "ccgate: request target must be a path")
+    config = configs.get()
     name, path = split_profile(raw_path)
-    profile = _profile(config, name) if name is not None else _default(config)
+    if name is None:
+        name = config.settings.default_profile
+    profile = _profile(configs, config, name) if name else None
     upstream = profile.upstream if profile else ANTHROPIC_URL
-    return Route(profile, upstream, _checked(upstream, path))
+    return Route(profile, upstream, path, _checked(configs, upstream, path))
 
 
-def _profile(config: Config, name: str) -> Profile:
-    try:
-        validate_name(name)
-        return get_profile(config, name)
-    except CcgateError:
-        raise Refused(404, "not_found_error", f"ccgate: no profile named {name!r}") from None
+def _profile(configs: ConfigCache, config: Config, name: str) -> Profile:
+    if name in configs.profiles:
+        found = configs.profiles[name]
+    else:
+        try:
+            validate_name(name)
+            found = get_profile(config, name)
+        except CcgateError:
+            found = None
+        if len(configs.profiles) < 1024:  # names come from requests: never an unbounded cache
+            configs.profiles[name] = found
+    if found is None:
+        raise Refused(404, "not_found_error", f"ccgate: no profile named {name!r}")
+    return found
 
 
-def _default(config: Config) -> Profile | None:
-    name = config.settings.default_profile
-    return _profile(config, name) if name else None
-
-
-def _checked(upstream: str, path: str) -> str:
-    base = URL(upstream)
+def _checked(configs: ConfigCache, upstream: str, path: str) -> URL:
+    origin = configs.origins.get(upstream)
+    if origin is None:
+        base = URL(upstream)
+        origin = configs.origins[upstream] = (base.scheme, base.host, base.port)
     target = URL(upstream + path, encoded=True)
-    if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+    if (target.scheme, target.host, target.port) != origin:
         raise Refused(400, "invalid_request_error", "ccgate: request path would leave the profile's upstream")
-    return path
+    return target

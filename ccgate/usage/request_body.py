@@ -36,14 +36,18 @@ class RequestBodyTap:
                 self._keep(piece)
 
     def _keep(self, data: bytes) -> None:
+        view = memoryview(data)  # slices without copying; only what is kept is copied, once
         if len(self._head) < BODY_HEAD:
             room = BODY_HEAD - len(self._head)
-            self._head += data[:room]
-            data = data[room:]
-            if not data:
+            self._head += view[:room]
+            view = view[room:]
+            if not view:
                 return
-        self._tail.append(data)
-        self._tail_size += len(data)
+        if len(view) >= BODY_TAIL:
+            self._tail, self._tail_size = [bytes(view[-BODY_TAIL:])], BODY_TAIL
+            return
+        self._tail.append(bytes(view))
+        self._tail_size += len(view)
         if self._tail_size > 2 * BODY_TAIL:
             last = b"".join(self._tail)[-BODY_TAIL:]
             self._tail, self._tail_size = [last], len(last)

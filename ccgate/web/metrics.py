@@ -6,17 +6,18 @@ Counters count records as the usage log builds them, so after a run they equal t
 
 Label values come from requests and the upstream (any client can send any model name), so each
 label keeps at most MAX_LABEL_VALUES distinct values; later newcomers are counted under "other".
-Each label child is looked up once and kept: `labels()` costs a few microseconds under a lock,
-and a record touches a dozen of them.
+The figures live in plain dicts and become metric families only when scraped: a
+prometheus_client metric takes a lock per increment, and a record touches a dozen of them.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from ccgate.usage.model import UsageRecord
@@ -82,84 +83,133 @@ class _LiveState(Collector):
         )
 
 
+class _Histogram:
+    """Bucket counts, sum and count of one label set (what a Prometheus histogram exposes)."""
+
+    __slots__ = ("counts", "sum")
+
+    def __init__(self, buckets: int) -> None:
+        self.counts = [0] * (buckets + 1)  # the last one is +Inf
+        self.sum = 0.0
+
+
+class _Figures(Collector):
+    """The per-record figures, kept in plain dicts and turned into metric families at scrape time:
+    prometheus_client's own metrics take a lock per increment, a dozen per record on the event loop."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.tokens: dict[tuple[str, str, str], int] = {}
+        self.cost: dict[tuple[str, str], float] = {}
+        self.unpriced: dict[str, int] = {}
+        self.ttfb: dict[str, _Histogram] = {}
+        self.duration: dict[str, _Histogram] = {}
+        self.utilization: dict[tuple[str, str], float] = {}
+        self.reset: dict[tuple[str, str], float] = {}
+
+    def collect(self) -> Iterator[Any]:
+        yield _counter("ccgate_requests", "Finished requests.", ("profile", "model", "status"), self.requests)
+        yield _counter("ccgate_tokens", "Tokens by class.", ("profile", "model", "class"), self.tokens)
+        yield _counter(
+            "ccgate_cost_usd",
+            "Cost at API list prices (API-equivalent for subscriptions).",
+            ("profile", "model"),
+            self.cost,
+        )
+        yield _counter(
+            "ccgate_unpriced_requests",
+            "Requests with tokens but no price.",
+            ("model",),
+            {(m,): n for m, n in self.unpriced.items()},
+        )
+        yield _histogram(
+            "ccgate_ttfb_seconds", "Request arrival to the upstream's first byte.", TTFB_BUCKETS, self.ttfb
+        )
+        yield _histogram(
+            "ccgate_request_duration_seconds",
+            "Whole request, to the last byte relayed.",
+            DURATION_BUCKETS,
+            self.duration,
+        )
+        yield _gauge(
+            "ccgate_ratelimit_utilization",
+            "Latest unified rate-limit utilization the upstream reported (0..1).",
+            self.utilization,
+        )
+        yield _gauge("ccgate_ratelimit_reset_timestamp_seconds", "When that window resets (unix seconds).", self.reset)
+
+
+def _counter(name: str, doc: str, labels: tuple[str, ...], values: dict[Any, Any]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for key, value in values.items():
+        family.add_metric(key, value)
+    return family
+
+
+def _gauge(name: str, doc: str, values: dict[tuple[str, str], float]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=("profile", "window"))
+    for key, value in values.items():
+        family.add_metric(key, value)
+    return family
+
+
+def _histogram(name: str, doc: str, bounds: tuple[float, ...], values: dict[str, _Histogram]) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, doc, labels=("profile",))
+    for profile, h in values.items():
+        cumulative, running = [], 0
+        for bound, count in zip((*(repr(float(b)) for b in bounds), "+Inf"), h.counts, strict=True):
+            running += count
+            cumulative.append((bound, running))
+        family.add_metric((profile,), cumulative, h.sum)
+    return family
+
+
 class Metrics:
     def __init__(self, in_flight: Callable[[], int], log_health: Probe) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.requests = Counter("ccgate_requests", "Finished requests.", ["profile", "model", "status"], registry=r)
-        self.tokens = Counter("ccgate_tokens", "Tokens by class.", ["profile", "model", "class"], registry=r)
-        self.cost = Counter(
-            "ccgate_cost_usd",
-            "Cost at API list prices (API-equivalent for subscriptions).",
-            ["profile", "model"],
-            registry=r,
-        )
-        self.unpriced = Counter("ccgate_unpriced_requests", "Requests with tokens but no price.", ["model"], registry=r)
-        self.ttfb = Histogram(
-            "ccgate_ttfb_seconds",
-            "Request arrival to the upstream's first byte.",
-            ["profile"],
-            buckets=TTFB_BUCKETS,
-            registry=r,
-        )
-        self.duration = Histogram(
-            "ccgate_request_duration_seconds",
-            "Whole request, to the last byte relayed.",
-            ["profile"],
-            buckets=DURATION_BUCKETS,
-            registry=r,
-        )
-        self.utilization = Gauge(
-            "ccgate_ratelimit_utilization",
-            "Latest unified rate-limit utilization the upstream reported (0..1).",
-            ["profile", "window"],
-            registry=r,
-        )
-        self.reset = Gauge(
-            "ccgate_ratelimit_reset_timestamp_seconds",
-            "When that window resets (unix seconds).",
-            ["profile", "window"],
-            registry=r,
-        )
-        r.register(_LiveState(in_flight, log_health))
+        self._figures = _Figures()
+        self.registry.register(self._figures)
+        self.registry.register(_LiveState(in_flight, log_health))
         self._profile, self._model, self._status = _BoundedLabel(), _BoundedLabel(), _BoundedLabel()
-        # Children are made on first use, so a series appears only once it has something to say.
-        self._children: dict[tuple[object, ...], Any] = {}
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
 
     def observe(self, rec: UsageRecord, cost: float | None) -> None:
         """Count one finished request; `cost` is its price (None: a model with no known price)."""
+        f = self._figures
         profile = self._profile(rec.profile or "none")
         model = self._model(rec.model or rec.request_model or "unknown")
-        child = self._child
-        child(self.requests, profile, model, self._status(str(rec.status))).inc()
+        key = (profile, model, self._status(str(rec.status)))
+        f.requests[key] = f.requests.get(key, 0) + 1
         tokens = False
         for name, attr in TOKEN_CLASSES:
             value = getattr(rec, attr)
             if value:
-                child(self.tokens, profile, model, name).inc(value)
+                tkey = (profile, model, name)
+                f.tokens[tkey] = f.tokens.get(tkey, 0) + value
                 tokens = True
         if cost is not None:
-            child(self.cost, profile, model).inc(cost)
+            ckey = (profile, model)
+            f.cost[ckey] = f.cost.get(ckey, 0.0) + cost
         elif tokens:
-            child(self.unpriced, model).inc()
+            f.unpriced[model] = f.unpriced.get(model, 0) + 1
         if rec.ttfb_ms is not None:
-            child(self.ttfb, profile).observe(rec.ttfb_ms / 1000)
-        child(self.duration, profile).observe(rec.duration_ms / 1000)
-        for window, util, reset in (
-            ("5h", rec.rl_5h_utilization, rec.rl_5h_reset),
-            ("7d", rec.rl_7d_utilization, rec.rl_7d_reset),
-        ):
-            if util is not None:
-                child(self.utilization, profile, window).set(util)
-            if reset is not None:
-                child(self.reset, profile, window).set(reset)
+            _observe(f.ttfb, profile, TTFB_BUCKETS, rec.ttfb_ms / 1000)
+        _observe(f.duration, profile, DURATION_BUCKETS, rec.duration_ms / 1000)
+        if rec.rl_5h_utilization is not None:
+            f.utilization[(profile, "5h")] = rec.rl_5h_utilization
+        if rec.rl_7d_utilization is not None:
+            f.utilization[(profile, "7d")] = rec.rl_7d_utilization
+        if rec.rl_5h_reset is not None:
+            f.reset[(profile, "5h")] = rec.rl_5h_reset
+        if rec.rl_7d_reset is not None:
+            f.reset[(profile, "7d")] = rec.rl_7d_reset
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _observe(histograms: dict[str, _Histogram], profile: str, bounds: tuple[float, ...], seconds: float) -> None:
+    h = histograms.get(profile)
+    if h is None:
+        h = histograms[profile] = _Histogram(len(bounds))
+    h.counts[bisect_left(bounds, seconds)] += 1  # `le` buckets: a value equal to a bound counts in it
+    h.sum += seconds
