@@ -14,6 +14,7 @@ stalled upload holds nothing for long (headers and idle keep-alive are the serve
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -350,6 +351,7 @@ def upstream_headers(incoming: Mapping[str, str], decision: Decision, upstream: 
     return headers
 
 
+@functools.lru_cache(maxsize=64)  # clients send the same offer on every request
 def accepted_encodings(offered: str | None) -> str | None:
     """The client's offer narrowed to what the usage parser decodes (never br or zstd)."""
     if not offered:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import sqlite3
 import threading
 import time
@@ -49,6 +48,60 @@ COMMIT_GAP_S = 0.005
 DISPATCH_CHUNK = 4
 
 
+class _Full(Exception):
+    pass
+
+
+class _Empty(Exception):
+    pass
+
+
+class _Inbox:
+    """A bounded hand-over from the event loop to the writer thread that wakes the thread only when
+    it sleeps: queue.Queue takes a lock and notifies a condition on every put, which under load is
+    a GIL hand-off per request for a thread that is busy anyway."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: deque[object] = deque()
+        self._maxsize = maxsize
+        self._cond = threading.Condition(threading.Lock())
+        self._sleeping = False
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def put_nowait(self, item: object) -> None:
+        if len(self._items) >= self._maxsize:
+            raise _Full
+        self.put_always(item)
+
+    def put_always(self, item: object) -> None:
+        self._items.append(item)  # first the item, then the look at the flag: see get()
+        if self._sleeping:
+            with self._cond:
+                self._cond.notify()
+
+    def get_nowait(self) -> object:
+        try:
+            return self._items.popleft()
+        except IndexError:
+            raise _Empty from None
+
+    def get(self, timeout: float | None) -> object:
+        if self._items:
+            return self._items.popleft()
+        with self._cond:
+            # The flag goes up before the last look: a put either sees it (and notifies, which waits for
+            # this wait to start, as it needs the lock) or appended before that look (and is seen).
+            self._sleeping = True
+            try:
+                if not self._items:
+                    self._cond.wait(timeout)
+            finally:
+                self._sleeping = False
+        return self.get_nowait()
+
+
 class UsageWriter:
     def __init__(
         self,
@@ -60,7 +113,7 @@ class UsageWriter:
         flush_timeout: float = 10.0,
     ) -> None:
         self.db_path = Path(db_path) if db_path is not None else paths.usage_db()
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._queue = _Inbox(queue_size)
         self._backlog_limit = backlog_limit
         self._batch_size = batch_size
         self._flush_timeout = flush_timeout
@@ -90,7 +143,7 @@ class UsageWriter:
         self.submitted += 1
         try:
             self._queue.put_nowait(exchange)
-        except queue.Full:
+        except _Full:
             self._queue_dropped += 1
             self._set_error("usage queue full: the writer cannot keep up")
 
@@ -112,8 +165,7 @@ class UsageWriter:
         if thread is None:
             return
         loop = asyncio.get_running_loop()
-        # A blocking put: the queue may be full, and the stop marker must not be lost.
-        await loop.run_in_executor(None, self._queue.put, _STOP)
+        self._queue.put_always(_STOP)  # past the bound: the stop marker must not be lost
         await loop.run_in_executor(None, thread.join)
 
     def add_listener(self, callback: Listener) -> None:
@@ -129,7 +181,7 @@ class UsageWriter:
         """Wait up to `timeout` for one item, then take what else is queued, up to a batch."""
         try:
             items = [self._queue.get(timeout=timeout)]
-        except queue.Empty:
+        except _Empty:
             return []
         since = time.monotonic() - self._committed_at
         if since < COMMIT_GAP_S:
@@ -137,7 +189,7 @@ class UsageWriter:
         while len(items) < self._batch_size:
             try:
                 items.append(self._queue.get_nowait())
-            except queue.Empty:
+            except _Empty:
                 break
         return items
 
