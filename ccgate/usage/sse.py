@@ -76,7 +76,7 @@ class StreamUsage:
             "stop_reason": self._stop_reason,
             "error_type": self._error_type,
             "usage": _copy_usage(self._usage),
-            "events": self._events,
+            "events": self._events,  # usage events read (message_start, message_delta, error)
         }
         if self._decode_error:
             out["decode_error"] = self._decode_error
@@ -87,6 +87,30 @@ class StreamUsage:
     # --- SSE lines and events ---------------------------------------------------------------
 
     def _feed_text(self, data: bytes) -> None:
+        """Whole runs of events that hold nothing ccgate reads are stepped over with a few C-level
+        searches; only the events around a usage token go through the line-by-line parser. Exact:
+        a run is skipped only from an event boundary to a blank line, with no usage token inside."""
+        if self._dropping or self._skip_lf or b"\r" in data:
+            self._feed_lines(data)  # CR line endings, or the end of a dropped line: line by line
+            return
+        buf = self._tail + data if self._tail else data
+        self._tail = b""
+        while buf:
+            if self._event is None and not self._skip and not self._data:
+                cut = _first_token(buf)
+                last = buf.rfind(b"\n\n", 0, cut)
+                if last >= 0:
+                    buf = buf[last + 2 :]
+                    if not buf:
+                        return
+            end = buf.find(b"\n\n")
+            if end < 0:
+                self._feed_lines(buf)
+                return
+            self._feed_lines(buf[: end + 2])
+            buf = buf[end + 2 :]
+
+    def _feed_lines(self, data: bytes) -> None:
         if self._dropping:
             data = self._after_dropped_line(data)
             if not data:
@@ -171,7 +195,6 @@ class StreamUsage:
         self._event, self._skip, self._data = None, False, []
         if not data:
             return
-        self._events += 1
         payload = b"\n".join(data)
         if event is None:
             # Unnamed event ("message"): parse only if it could be one of ours.
@@ -179,6 +202,7 @@ class StreamUsage:
                 return
         elif event not in _WANTED:
             return
+        self._events += 1
         try:
             obj = json.loads(payload)
         except (ValueError, UnicodeDecodeError):
@@ -212,6 +236,12 @@ class StreamUsage:
         for key, value in usage.items():
             if value is not None:
                 self._usage[key] = value
+
+
+def _first_token(buf: bytes) -> int:
+    """Where the first text that may belong to a usage event starts (len(buf) if none)."""
+    found = [i for i in (buf.find(b"message_start"), buf.find(b"message_delta"), buf.find(b"error")) if i >= 0]
+    return min(found) if found else len(buf)
 
 
 def _str_or(value: Any, default: str | None) -> str | None:
