@@ -69,6 +69,9 @@ IDENTIFYING = (
 )
 KEPT_RESPONSE = frozenset({"request-id", "retry-after", "content-type", "content-encoding"})
 MAX_KEPT_BODY = 8 * 1024 * 1024
+# A compressed answer is kept (for the writer thread to decode, within its own 8 MiB bound) only up to
+# this: 512 KiB of gzip is several MiB of JSON, past anything the Messages API answers without streaming.
+MAX_KEPT_COMPRESSED = 512 * 1024
 MIB = 1024 * 1024
 # A request body that sends nothing for this long is given up (a slow link still sends something).
 BODY_IDLE_S = 60.0
@@ -287,6 +290,7 @@ class Forwarder:
         tap = StreamUsage(kept.get("content-encoding")) if "text/event-stream" in kept.get("content-type", "") else None
         body: list[bytes] | None = None if tap else []
         body_size = 0
+        keep_limit = MAX_KEPT_COMPRESSED if kept.get("content-encoding", "identity") != "identity" else MAX_KEPT_BODY
         ex.outcome = "client_closed"
         try:
             await response.prepare(request)
@@ -295,7 +299,7 @@ class Forwarder:
                     tap.feed(chunk)
                 elif body is not None:
                     body_size += len(chunk)
-                    if body_size <= MAX_KEPT_BODY:
+                    if body_size <= keep_limit:
                         body.append(chunk)
                     else:
                         body = None  # too large to parse for usage: not kept at all

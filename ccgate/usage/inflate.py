@@ -20,6 +20,9 @@ from typing import Any
 
 PIECE = 64 * 1024
 SLACK = 1024 * 1024
+# Input is handed to zlib this much at a time: zlib copies the input it has not used yet on every
+# call, and a bomb uses a few bytes per PIECE of output.
+STEP = 4096
 
 
 def decodable(encoding: str | None) -> bool:
@@ -53,7 +56,6 @@ class Inflater:
         """The decoded bytes `chunk` adds, in pieces of at most PIECE bytes, within the budget."""
         if self.error is not None or not chunk:
             return
-        self._fed += len(chunk)
         if self._d is None:
             chunk = self._head + chunk
             if len(chunk) < 2:
@@ -61,30 +63,38 @@ class Inflater:
                 return
             zlib_wrapped = (chunk[0] & 0x0F) == 8 and ((chunk[0] << 8) | chunk[1]) % 31 == 0
             self._d = zlib.decompressobj(wbits=15 if zlib_wrapped else -15)
-        data = chunk
+        view = memoryview(chunk)
         try:
-            while True:
-                allowed = self._allowed()
-                if allowed <= 0:
-                    self.error = "compressed body decodes to more than the usage log reads; not read further"
+            for start in range(0, len(view), STEP):
+                step = view[start : start + STEP]
+                self._fed += len(step)  # counted as it is used: a big chunk earns no budget in advance
+                yield from self._decode(step)
+                if self.error is not None:
                     return
-                size = min(PIECE, allowed)
-                piece = self._d.decompress(data, size)
-                data = self._d.unconsumed_tail
-                if piece:
-                    self.produced += len(piece)
-                    yield piece
-                if self._d.eof:
-                    rest = self._d.unused_data
-                    if not rest:
-                        return
-                    # Concatenated gzip members: a new decoder on what follows the first.
-                    self._d = zlib.decompressobj(wbits=47)
-                    data = rest
-                elif not data and len(piece) < size:
-                    return  # all input used and no output held back
         except zlib.error as exc:
             self.error = f"compressed stream broken: {exc}"
+
+    def _decode(self, data: bytes | memoryview) -> Iterator[bytes]:
+        while True:
+            allowed = self._allowed()
+            if allowed <= 0:
+                self.error = "compressed body decodes to more than the usage log reads; not read further"
+                return
+            size = min(PIECE, allowed)
+            piece = self._d.decompress(data, size)
+            data = self._d.unconsumed_tail
+            if piece:
+                self.produced += len(piece)
+                yield piece
+            if self._d.eof:
+                rest = self._d.unused_data
+                if not rest:
+                    return
+                # Concatenated gzip members: a new decoder on what follows the first.
+                self._d = zlib.decompressobj(wbits=47)
+                data = rest
+            elif not data and len(piece) < size:
+                return  # all input used and no output held back
 
     def _allowed(self) -> int:
         allowed = PIECE if self._limit is None else self._limit - self.produced
@@ -93,10 +103,12 @@ class Inflater:
         return allowed
 
 
-def inflate(body: bytes, encoding: str | None, limit: int) -> bytes | None:
+def inflate(body: bytes, encoding: str | None, limit: int) -> bytearray | None:
     """The first `limit` decoded bytes of a whole compressed body; None if it cannot be decoded at all."""
     d = Inflater(encoding, limit=limit)
-    out = b"".join(d.feed(body))
-    if not out and d.error is not None and d.produced == 0:
+    out = bytearray()
+    for piece in d.feed(body):
+        out += piece  # one growing buffer: no list of pieces and a joined copy of them side by side
+    if not out and d.error is not None:
         return None
     return out

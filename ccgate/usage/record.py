@@ -57,7 +57,7 @@ def loggable_path(path: str) -> str:
     bare, sep, query = path.partition("?")
     if not sep:
         return path
-    kept = []
+    kept: list[str] = []
     for part in query.split("&"):
         name, eq, value = part.partition("=")
         if not part:
@@ -72,7 +72,7 @@ def loggable_path(path: str) -> str:
     return f"{bare}?{'&'.join(kept)}"
 
 
-def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes | None:
+def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes | bytearray | None:
     """Undo gzip/deflate as the header says, at most `limit` decoded bytes; None if not decodable."""
     encoding = (content_encoding or "").strip().lower()
     if encoding in ("", "identity"):
@@ -82,7 +82,7 @@ def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes 
     return inflate(body, encoding, limit)
 
 
-def _load_json(body: bytes | None, limit: int) -> Any:
+def _load_json(body: bytes | bytearray | None, limit: int) -> Any:
     if not body or len(body) > limit:
         return None
     try:

@@ -93,6 +93,9 @@ class StreamUsage:
         if self._dropping or self._skip_lf or b"\r" in data:
             self._feed_lines(data)  # CR line endings, or the end of a dropped line: line by line
             return
+        if b"\n" not in data:
+            self._extend_line(data)  # a long line going on: nothing to look at until it ends
+            return
         buf = self._tail + data if self._tail else data
         self._tail = b""
         while buf:
@@ -141,6 +144,16 @@ class StreamUsage:
         line_fn = self._line
         for line in lines:
             line_fn(line)
+
+    def _extend_line(self, data: bytes) -> None:
+        """What `_feed_lines` does with text holding no line end, without looking at the line again."""
+        tail = self._tail + data
+        if self._skip and len(tail) > _SKIP_TAIL and tail.startswith(b"data"):
+            tail = _PLACEHOLDER
+        elif len(tail) > MAX_LINE:
+            self._drop_line()
+            tail = b""
+        self._tail = tail
 
     def _drop_line(self) -> None:
         """An over-long line: the event it belongs to is not read (nothing ccgate needs is that long)."""
