@@ -1,7 +1,8 @@
 """Prometheus metrics for `ccgate serve`, fed by the usage writer's per-record listener.
 
 The metrics have their own CollectorRegistry (never the process-global one), so several apps
-in one process (tests) do not collide, and nothing but ccgate's own figures is exported.
+in one process (tests) do not collide, and nothing but ccgate's own figures is exported;
+prometheus_client itself is imported only when /ccgate/metrics is first scraped.
 Counters count records as the usage log builds them, so after a run they equal the log's rows.
 
 Label values come from requests and the upstream (any client can send any model name), so each
@@ -14,11 +15,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector
+if TYPE_CHECKING:
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from ccgate.usage.model import UsageRecord
 
@@ -60,7 +60,7 @@ class _BoundedLabel:
         return value
 
 
-class _LiveState(Collector):
+class _LiveState:
     """Read at scrape time: requests in flight and the usage log's health (backlog, drops)."""
 
     def __init__(self, in_flight: Callable[[], int], log_health: Probe) -> None:
@@ -68,6 +68,8 @@ class _LiveState(Collector):
         self._log_health = log_health
 
     def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         yield GaugeMetricFamily("ccgate_in_flight", "Requests being forwarded right now.", value=self._in_flight())
         health = self._log_health()
         yield GaugeMetricFamily(
@@ -93,7 +95,7 @@ class _Histogram:
         self.sum = 0.0
 
 
-class _Figures(Collector):
+class _Figures:
     """The per-record figures, kept in plain dicts and turned into metric families at scrape time:
     prometheus_client's own metrics take a lock per increment, a dozen per record on the event loop."""
 
@@ -140,6 +142,8 @@ class _Figures(Collector):
 
 
 def _counter(name: str, doc: str, labels: tuple[str, ...], values: dict[Any, Any]) -> CounterMetricFamily:
+    from prometheus_client.core import CounterMetricFamily
+
     family = CounterMetricFamily(name, doc, labels=labels)
     for key, value in values.items():
         family.add_metric(key, value)
@@ -147,6 +151,8 @@ def _counter(name: str, doc: str, labels: tuple[str, ...], values: dict[Any, Any
 
 
 def _gauge(name: str, doc: str, values: dict[tuple[str, str], float]) -> GaugeMetricFamily:
+    from prometheus_client.core import GaugeMetricFamily
+
     family = GaugeMetricFamily(name, doc, labels=("profile", "window"))
     for key, value in values.items():
         family.add_metric(key, value)
@@ -154,6 +160,8 @@ def _gauge(name: str, doc: str, values: dict[tuple[str, str], float]) -> GaugeMe
 
 
 def _histogram(name: str, doc: str, bounds: tuple[float, ...], values: dict[str, _Histogram]) -> HistogramMetricFamily:
+    from prometheus_client.core import HistogramMetricFamily
+
     family = HistogramMetricFamily(name, doc, labels=("profile",))
     for profile, h in values.items():
         cumulative, running = [], 0
@@ -166,10 +174,8 @@ def _histogram(name: str, doc: str, bounds: tuple[float, ...], values: dict[str,
 
 class Metrics:
     def __init__(self, in_flight: Callable[[], int], log_health: Probe) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
         self._figures = _Figures()
-        self.registry.register(self._figures)
-        self.registry.register(_LiveState(in_flight, log_health))
+        self._live = _LiveState(in_flight, log_health)
         self._profile, self._model, self._status = _BoundedLabel(), _BoundedLabel(), _BoundedLabel()
 
     def observe(self, rec: UsageRecord, cost: float | None) -> None:
@@ -204,7 +210,13 @@ class Metrics:
             f.reset[(profile, "7d")] = rec.rl_7d_reset
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        # prometheus_client is imported at the first scrape, not when the forwarder starts.
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(self._figures)
+        registry.register(self._live)
+        return generate_latest(registry)
 
 
 def _observe(histograms: dict[str, _Histogram], profile: str, bounds: tuple[float, ...], seconds: float) -> None:
