@@ -257,18 +257,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bombs", type=int, default=20, help="bombs of each kind")
     parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--parts", default="bombs,connections,kills", help="which of bombs,connections,kills")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     root = Path(tempfile.mkdtemp(prefix="ccgate-hardening-"))
     for name in ("config", "data", "state"):
         os.environ[f"CCGATE_{name.upper()}_DIR"] = str(root / name)
     os.environ["CCGATE_SECRET_STORE"] = "file"
     os.environ["PYTHONPATH"] = str(REPO)
-    print_table(("bombs", "sent", "rate", "peak RSS MiB", "/ccgate/health latency"), bombs(args.bombs))
-    print()
-    rows = held_connections(None) + held_connections(1024)
-    print_table(("connections held", "fresh requests", "latency", "forwarder"), rows)
-    print()
-    print_table(("kill -9", "answered", "records lost", "database"), kills(args.kills))
+    if "bombs" in parts:
+        print_table(("bombs", "sent", "rate", "peak RSS MiB", "/ccgate/health latency"), bombs(args.bombs))
+        print()
+    if "connections" in parts:
+        rows = held_connections(None) + held_connections(1024)
+        print_table(("connections held", "fresh requests", "latency", "forwarder"), rows)
+        print()
+    if "kills" in parts:
+        print_table(("kill -9", "answered", "records lost", "database"), kills(args.kills))
 
 
 if __name__ == "__main__":
