@@ -22,6 +22,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 import forwarder_bench as fb  # noqa: E402
+from _timing import print_table  # noqa: E402
 
 from tests.fakes.upstream import free_port  # noqa: E402
 
@@ -93,7 +94,7 @@ def main() -> None:
             )
     print(f"forwarder A/B: {n} requests per 1-stream run, {args.rounds} rounds (medians), one run")
     headers = ("scenario", "path", "CPU ms/req", "vs relay", "added TTFB ms", "TTFB vs direct")
-    fb.print_table((*headers, "lat p50 vs direct", "lat p99 vs direct", "req/s vs direct"), rows)
+    print_table((*headers, "lat p50 vs direct", "lat p99 vs direct", "req/s vs direct"), rows)
     for target in (relay, before, after):
         print(f"{target.name}: peak RSS {peaks[target.name]:.1f} MiB, spawn to first forwarded {target.spawn_s:.3f} s")
 

@@ -311,7 +311,7 @@ def main() -> None:
 
 
 def table_rows(scenarios: list[Scenario], summary: dict[tuple[str, str], dict[str, float]]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for label, *_ in scenarios:
         d = summary[(label, "direct")]
         for name in ("direct", "bare relay", "ccgate"):
@@ -328,7 +328,7 @@ def goal_rows(
         d = summary[(label, "direct")]
         return fn(d, summary[(label, "bare relay")]), fn(d, summary[(label, "ccgate")])
 
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for label in ("1 stream", "32 streams", "8 x 500 KB bodies"):
         r, g = pair(label, lambda d, x: x["cpu_ms"])
         rows.append((f"{label}: CPU ms/request", f"{r:.3f}", f"{g:.3f}", f"{g / r:.2f}x", "<= 1.15x"))

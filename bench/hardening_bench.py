@@ -129,7 +129,7 @@ async def send_bombs(url: str, kind: str, count: int, bomb: bytes) -> float:
 
 
 def bombs(count: int) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     bomb = request_bomb(BOMB_MIB)
     gzip_bomb(BOMB_MIB)  # built before the clock starts
     with Upstream() as fake:
