@@ -44,6 +44,10 @@ class Settings:
     port: int = DEFAULT_PORT
     max_body_mib: int = DEFAULT_MAX_BODY_MIB
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    # A connection with no complete request head (idle keep-alive, a head trickled in) is closed
+    # after this long, and a request body that stops arriving after body_idle_timeout_s.
+    keepalive_timeout_s: float = 60.0
+    body_idle_timeout_s: float = 60.0
     allowed_origins: list[str] = field(default_factory=list)
     # "keyring" (default) or "file": the 0600 plaintext store a person opted into.
     secret_store: str = "keyring"
@@ -74,6 +78,8 @@ RULES: dict[str, Rule] = {
     "port": Rule((int,), *PORT_RANGE),
     "max_body_mib": Rule((int,), 1, 4096, "MiB a request body may have"),
     "idle_timeout_s": Rule((int, float), 1, 86400, "seconds a stream may stay silent"),
+    "keepalive_timeout_s": Rule((int, float), 1, 86400, "seconds a connection may wait for a request head"),
+    "body_idle_timeout_s": Rule((int, float), 1, 86400, "seconds a request body may stop arriving"),
     "allowed_origins": Rule((list,)),
     "secret_store": Rule((str,)),
     "plan_monthly_usd": Rule((int, float), 0, 1_000_000),

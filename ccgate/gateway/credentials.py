@@ -4,7 +4,9 @@ The rule LiteLLM converged on after its issue #13380, with ccgate's stricter def
 1. the client sent `x-api-key` and/or `Authorization`: they go upstream byte for byte;
 2. it sent neither: nothing goes, unless the profile opted in to injection, in which case the
    profile's own secret goes in the header its kind needs;
-3. an empty or placeholder credential is never sent.
+3. an empty or placeholder credential (`x-api-key:` with nothing, `Authorization: Bearer ` with
+   no token, the literal None/null/undefined a misconfigured client sends) counts as absent:
+   it is removed, never forwarded, and injection then applies as if nothing had been sent.
 Sealed handles (issue 8) are the one exception to rule 1: ccgate minted them, so it swaps them
 for the secret they stand for (`ccgate.gateway.sealing`).
 """
@@ -21,6 +23,8 @@ from ccgate.usage.model import CredentialKind
 OAUTH_BETA = "oauth-2025-04-20"
 OAUTH_PREFIX = "sk-ant-oat"
 CREDENTIAL_HEADERS = ("authorization", "x-api-key")
+# Values that stand for "no credential": what empty variables and unset templates turn into.
+PLACEHOLDERS = frozenset({"", "none", "null", "undefined", "nil", "bearer"})
 
 
 @dataclass(slots=True)
@@ -48,16 +52,42 @@ def client_kind(api_key: str | None, authorization: str | None) -> CredentialKin
     return "none"
 
 
+def credential(name: str, value: str | None) -> str | None:
+    """The header's value if it carries a credential; None if absent, empty or a placeholder."""
+    if value is None:
+        return None
+    token = value.strip()
+    if name == "authorization":
+        scheme, _, rest = token.partition(" ")
+        if scheme.lower() == "bearer":
+            token = rest.strip()
+    return None if token.lower() in PLACEHOLDERS else value
+
+
+def placeholder_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Credential headers present only as placeholders: to be removed upstream ("" removes)."""
+    return {
+        name: ""
+        for name in CREDENTIAL_HEADERS
+        if (value := headers.get(name)) is not None and credential(name, value) is None
+    }
+
+
 def passed_through(headers: Mapping[str, str]) -> Decision:
     """Rule 1 (and rule 2 without injection): the client's own credentials, untouched."""
-    api_key, authorization = headers.get("x-api-key"), headers.get("authorization")
+    api_key = credential("x-api-key", headers.get("x-api-key"))
+    authorization = credential("authorization", headers.get("authorization"))
     # Anthropic authenticates with x-api-key when both are present: that is the one to fingerprint.
     used = api_key or authorization
-    return Decision(kind=client_kind(api_key, authorization), fingerprint=fingerprint(used) if used else None)
+    return Decision(
+        set_headers=placeholder_headers(headers),
+        kind=client_kind(api_key, authorization),
+        fingerprint=fingerprint(used) if used else None,
+    )
 
 
 def has_client_credential(headers: Mapping[str, str]) -> bool:
-    return any(headers.get(name) for name in CREDENTIAL_HEADERS)
+    return any(credential(name, headers.get(name)) for name in CREDENTIAL_HEADERS)
 
 
 def with_beta(existing: str | None, beta: str) -> str:

@@ -7,7 +7,7 @@ import time
 from aiohttp import web
 
 from ccgate import __version__
-from ccgate.gateway.keys import BIND, FOLLOWER, FORWARDER, SINK
+from ccgate.gateway.keys import BIND, CONNECTIONS, FOLLOWER, FORWARDER, SINK
 
 
 def health_report(app: web.Application) -> dict[str, object]:
@@ -24,6 +24,7 @@ def health_report(app: web.Application) -> dict[str, object]:
         "log": app[SINK].health(),
         # Claude Code's transcripts, imported while serving (None: switched off or no usage log).
         "transcripts": app[FOLLOWER].health() if FOLLOWER in app else None,
+        "connections": app[CONNECTIONS].health() if CONNECTIONS in app else None,
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ccgate.gateway.connections import ConnectionCap
 from ccgate.gateway.proxy import Forwarder
 from ccgate.gateway.routing import ConfigCache
 from ccgate.usage.follow import TranscriptFollower
@@ -14,3 +15,4 @@ CONFIG = web.AppKey("config_cache", ConfigCache)
 SINK = web.AppKey("sink", Sink)
 BIND = web.AppKey("bind", tuple[str, int])
 FOLLOWER = web.AppKey("transcript_follower", TranscriptFollower)
+CONNECTIONS = web.AppKey("connections", ConnectionCap)

@@ -1,15 +1,23 @@
 """One exchange: route, header policy, credentials, body limit, streaming relay, error mapping.
 
-Bytes go through untouched: the request body as received (the server does not decompress
-it), the response body as the upstream encoded it. The usage log reads a copy: each chunk
-of an event stream goes to `StreamUsage`, a non-stream body is kept up to a bound.
+Bytes go through untouched: the request body as received (the server does not decompress it),
+streamed upstream chunk by chunk as it arrives when over STREAM_ABOVE; the response body as the upstream encoded it,
+relayed chunk by chunk. The usage log reads copies, each bounded: the request body's head and
+tail (`RequestBodyTap`), each chunk of an event stream (`StreamUsage`), a non-stream response
+body up to MAX_KEPT_BODY.
+
+A client that stops sending its body for BODY_IDLE_S gets 408 and its connection closed, so a
+stalled upload holds nothing for long (headers and idle keep-alive are the server's business:
+`ccgate.gateway.server`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -17,11 +25,12 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from ccgate.gateway.credentials import Decision, has_client_credential, passed_through
+from ccgate.gateway.credentials import Decision, has_client_credential, passed_through, placeholder_headers
 from ccgate.gateway.refused import Refused
 from ccgate.gateway.routing import ConfigCache, Route, resolve_route
 from ccgate.gateway.sealing import SecretBroker
 from ccgate.usage.model import Exchange, Outcome
+from ccgate.usage.request_body import RequestBodyTap
 from ccgate.usage.sink import Sink
 from ccgate.usage.sse import StreamUsage
 
@@ -44,6 +53,8 @@ HOP_BY_HOP = frozenset(
         "accept-encoding",
     }
 )
+# Response headers not relayed: the framing is aiohttp's (the upstream's Content-Length stays).
+RESPONSE_HOP_BY_HOP = HOP_BY_HOP - {"content-length", "accept-encoding"}
 # What the usage parser can decode; other encodings the client offers are not asked for.
 DECODABLE = ("gzip", "deflate", "identity")
 # Request headers the usage log keeps to attribute a request; never a credential.
@@ -56,13 +67,17 @@ IDENTIFYING = (
     "anthropic-beta",
     "anthropic-version",
 )
-KEPT_RESPONSE = ("request-id", "retry-after", "content-type", "content-encoding")
+KEPT_RESPONSE = frozenset({"request-id", "retry-after", "content-type", "content-encoding"})
 MAX_KEPT_BODY = 8 * 1024 * 1024
-# The usage log reads a few top-level fields of the request body: `model` comes first in Claude
-# Code's bodies, `metadata`, `stream` and `speed` after the prompt. Holding a 30 MB body in the
-# log's queue until the writer thread gets to it would cost memory for nothing, so large bodies
-# are handed over as their head and tail only.
-BODY_HEAD, BODY_TAIL = 16 * 1024, 64 * 1024
+# A compressed answer is kept (for the writer thread to decode, within its own 8 MiB bound) only up to
+# this: 512 KiB of gzip is several MiB of JSON, past anything the Messages API answers without streaming.
+MAX_KEPT_COMPRESSED = 512 * 1024
+MIB = 1024 * 1024
+# A request body that sends nothing for this long is given up (a slow link still sends something).
+BODY_IDLE_S = 60.0
+# Bodies up to this size are gathered and sent in one write (cheaper than chunk by chunk, and they
+# arrive at once from a local client); larger ones stream upstream as they arrive, never held whole.
+STREAM_ABOVE = 1024 * 1024
 
 
 def anthropic_error(status: int, error_type: str, message: str) -> web.Response:
@@ -76,13 +91,20 @@ class Counters:
     in_flight: int = 0
 
 
+class _BodyStalled(Exception):
+    """The client stopped sending its request body."""
+
+
 class Forwarder:
-    def __init__(self, configs: ConfigCache, sink: Sink, *, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self, configs: ConfigCache, sink: Sink, *, connect_timeout: float = 10.0, body_idle_s: float = BODY_IDLE_S
+    ) -> None:
         self.configs = configs
         self.sink = sink
         self.counters = Counters()
         self.broker = SecretBroker()
         self._connect_timeout = connect_timeout
+        self._body_idle_s = body_idle_s
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -98,11 +120,13 @@ class Forwarder:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
-        await asyncio.get_running_loop().run_in_executor(None, self.broker.close)
+        await self.broker.aclose()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.counters.requests += 1
-        self.counters.in_flight += 1
+        counters = self.counters
+        counters.requests += 1
+        counters.in_flight += 1
+        headers = request.headers
         ex = Exchange(
             started_at=time.time(),
             profile=None,
@@ -116,65 +140,129 @@ class Forwarder:
             response_bytes=0,
             credential_kind="none",
             credential_fp=None,
-            request_headers={k: request.headers[k] for k in IDENTIFYING if k in request.headers},
+            request_headers={k: v for k in IDENTIFYING if (v := headers.get(k)) is not None},
         )
         t0 = time.perf_counter()
         try:
             return await self._exchange(request, ex, t0)
         finally:
             ex.duration_ms = (time.perf_counter() - t0) * 1000
-            self.counters.in_flight -= 1
+            counters.in_flight -= 1
             self.sink.submit(ex)
 
     async def _exchange(self, request: web.Request, ex: Exchange, t0: float) -> web.StreamResponse:
         try:
-            route = resolve_route(self.configs.get(), request.raw_path)
-        except Refused as refused:
-            return self._refuse(ex, refused)
-        ex.profile, ex.path = route.profile_name, route.path
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            limit = self.configs.get().settings.max_body_mib
-            return self._refuse(ex, Refused(413, "request_too_large", f"ccgate: request body over {limit} MiB"))
-        ex.request_bytes, ex.request_body = len(body), body_for_log(body, request.headers.get("content-encoding"))
-        try:
+            route = resolve_route(self.configs, request.raw_path)
+            ex.profile, ex.path = route.profile_name, route.path
+            limit = self.configs.get().settings.max_body_mib * MIB
+            length = request.content_length
+            if length is not None and length > limit:
+                raise _too_large(limit)
+            tap = RequestBodyTap(request.headers.get("content-encoding"))
+            body: bytes | AsyncIterator[bytes] | None = None
+            if length and length > STREAM_ABOVE:
+                body = self._streamed(request, tap)
+            elif length or (length is None and request.body_exists):
+                # Small, or chunked (whose size the 413 needs before anything goes upstream).
+                body = await self._read_whole(request, tap, limit)
             decision = await self._credentials(route, request)
         except Refused as refused:
             return self._refuse(ex, refused)
+        except _BodyStalled:
+            return self._stalled(request, ex)
         ex.credential_kind, ex.credential_fp = decision.kind, decision.fingerprint
-        return await self._relay(request, route, body, decision, ex, t0)
+        try:
+            return await self._relay(request, route, body, length, decision, ex, t0)
+        finally:
+            ex.request_bytes, ex.request_body = tap.size, tap.result()
 
     def _refuse(self, ex: Exchange, refused: Refused) -> web.Response:
         ex.status, ex.outcome, ex.error = refused.status, "rejected", refused.message
         return anthropic_error(refused.status, refused.error_type, refused.message)
 
+    def _stalled(self, request: web.Request, ex: Exchange) -> web.Response:
+        message = f"ccgate: the request body stopped arriving (nothing for {self._body_idle_s:.0f} s)"
+        ex.status, ex.outcome, ex.error = 408, "client_closed", message
+        response = anthropic_error(408, "invalid_request_error", message)
+        response.force_close()  # what is left of the body is never read
+        return response
+
+    async def _next_chunk(self, content: aiohttp.StreamReader) -> bytes:
+        """What has arrived of the body, or the next piece of it; b"" at its end."""
+        chunk = content.read_nowait(-1)
+        if chunk or content.is_eof():
+            return chunk
+        try:
+            async with asyncio.timeout(self._body_idle_s):
+                return await content.readany()
+        except TimeoutError:
+            raise _BodyStalled from None
+
+    async def _streamed(self, request: web.Request, tap: RequestBodyTap) -> AsyncIterator[bytes]:
+        content = request.content
+        while chunk := await self._next_chunk(content):
+            tap.feed(chunk)
+            yield chunk
+
+    async def _read_whole(self, request: web.Request, tap: RequestBodyTap, limit: int) -> bytes:
+        chunks = []
+        size = 0
+        content = request.content
+        while chunk := await self._next_chunk(content):
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        tap.feed(body)
+        return body
+
     async def _credentials(self, route: Route, request: web.Request) -> Decision:
         config = self.configs.get()
-        swapped = await self.broker.unsealed(config, route.profile, request.headers)
+        headers = request.headers
+        swapped = await self.broker.unsealed(config, route.profile, headers)
         if swapped is not None:
             return swapped
-        if has_client_credential(request.headers) or route.profile is None or not route.profile.inject_credential:
-            return passed_through(request.headers)
-        return await self.broker.injected(config, route.profile, request.headers)
+        if has_client_credential(headers) or route.profile is None or not route.profile.inject_credential:
+            return passed_through(headers)
+        decision = await self.broker.injected(config, route.profile, headers)
+        # An empty or placeholder header the client sent goes too, unless the injection replaces it.
+        injected = {name.lower() for name in decision.set_headers}
+        for name, value in placeholder_headers(headers).items():
+            if name not in injected:
+                decision.set_headers[name] = value
+        return decision
 
     async def _relay(
-        self, request: web.Request, route: Route, body: bytes, decision: Decision, ex: Exchange, t0: float
+        self,
+        request: web.Request,
+        route: Route,
+        body: bytes | AsyncIterator[bytes] | None,
+        length: int | None,
+        decision: Decision,
+        ex: Exchange,
+        t0: float,
     ) -> web.StreamResponse:
         assert self._session is not None
         headers = upstream_headers(request.headers, decision, URL(route.upstream))
+        if length and not isinstance(body, bytes):
+            headers["Content-Length"] = str(length)  # streamed as it arrives, framed as the client framed it
         try:
             upstream = await self._session.request(
                 request.method,
-                URL(route.url, encoded=True),
+                route.target,
                 headers=headers,
                 data=body or None,
                 allow_redirects=False,
                 compress=None,
             )
+        except _BodyStalled:
+            return self._stalled(request, ex)
         except (TimeoutError, aiohttp.ServerTimeoutError):
             return self._failed(ex, 504, "upstream_timeout", f"ccgate: upstream {route.upstream} timed out")
         except aiohttp.ClientError as exc:
+            if isinstance(exc.__cause__, _BodyStalled) or isinstance(exc.__context__, _BodyStalled):
+                return self._stalled(request, ex)
             reason = exc.__class__.__name__
             return self._failed(ex, 502, "upstream_unreachable", f"ccgate: cannot reach {route.upstream} ({reason})")
         ex.ttfb_ms = (time.perf_counter() - t0) * 1000
@@ -189,24 +277,32 @@ class Forwarder:
         self, request: web.Request, upstream: aiohttp.ClientResponse, ex: Exchange
     ) -> web.StreamResponse:
         ex.status = upstream.status
-        ex.response_headers = kept_response_headers(upstream.headers)
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        relayed: CIMultiDict[str] = CIMultiDict()
+        kept: dict[str, str] = {}
         for name, value in upstream.headers.items():
-            if name.lower() not in HOP_BY_HOP - {"content-length", "accept-encoding"}:
-                response.headers.add(name, value)
-        encoding = upstream.headers.get("content-encoding")
-        tap = StreamUsage(encoding) if "text/event-stream" in upstream.headers.get("content-type", "") else None
-        kept: list[bytes] | None = None if tap else []
-        kept_size = 0
+            lower = name.lower()
+            if lower not in RESPONSE_HOP_BY_HOP:
+                relayed.add(name, value)
+            if lower in KEPT_RESPONSE or lower.startswith("anthropic-ratelimit-"):
+                kept[lower] = value
+        ex.response_headers = kept
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=relayed)
+        tap = StreamUsage(kept.get("content-encoding")) if "text/event-stream" in kept.get("content-type", "") else None
+        body: list[bytes] | None = None if tap else []
+        body_size = 0
+        keep_limit = MAX_KEPT_COMPRESSED if kept.get("content-encoding", "identity") != "identity" else MAX_KEPT_BODY
         ex.outcome = "client_closed"
         try:
             await response.prepare(request)
             async for chunk in upstream.content.iter_any():
                 if tap is not None:
                     tap.feed(chunk)
-                elif kept is not None and kept_size + len(chunk) <= MAX_KEPT_BODY:
-                    kept.append(chunk)
-                    kept_size += len(chunk)
+                elif body is not None:
+                    body_size += len(chunk)
+                    if body_size <= keep_limit:
+                        body.append(chunk)
+                    else:
+                        body = None  # too large to parse for usage: not kept at all
                 await response.write(chunk)
                 ex.response_bytes += len(chunk)
             await response.write_eof()
@@ -222,17 +318,15 @@ class Forwarder:
         finally:
             if tap is not None:
                 ex.stream_usage = tap.result()
-            elif kept is not None:
-                ex.response_body = b"".join(kept)
+            elif body:
+                ex.response_body = b"".join(body)
             if ex.outcome != "ok":
                 upstream.close()
         return response
 
 
-def body_for_log(body: bytes, content_encoding: str | None) -> bytes:
-    if content_encoding or len(body) <= BODY_HEAD + BODY_TAIL:
-        return body  # compressed bytes cannot be cut; they are rare and small
-    return body[:BODY_HEAD] + body[-BODY_TAIL:]
+def _too_large(limit: int) -> Refused:
+    return Refused(413, "request_too_large", f"ccgate: request body over {limit // MIB} MiB")
 
 
 def _abort(request: web.Request) -> None:
@@ -241,25 +335,27 @@ def _abort(request: web.Request) -> None:
         request.transport.abort()
 
 
-def upstream_headers(incoming: CIMultiDict[str] | object, decision: Decision, upstream: URL) -> CIMultiDict[str]:
+def upstream_headers(incoming: Mapping[str, str], decision: Decision, upstream: URL) -> CIMultiDict[str]:
     headers: CIMultiDict[str] = CIMultiDict()
-    connection_listed = {t.strip().lower() for t in incoming.get("connection", "").split(",")}  # type: ignore[attr-defined]
-    for name, value in incoming.items():  # type: ignore[attr-defined]
+    connection = incoming.get("connection")
+    listed = {t.strip().lower() for t in connection.split(",")} if connection else set()
+    add = headers.add
+    for name, value in incoming.items():
         lower = name.lower()
-        if lower in HOP_BY_HOP or lower in connection_listed:
-            continue
-        headers.add(name, value)
+        if lower not in HOP_BY_HOP and lower not in listed:
+            add(name, value)
     for name, value in decision.set_headers.items():
         headers.popall(name, None)
         if value:
             headers[name] = value
-    wanted = accepted_encodings(incoming.get("accept-encoding"))  # type: ignore[attr-defined]
+    wanted = accepted_encodings(incoming.get("accept-encoding"))
     if wanted:
         headers["Accept-Encoding"] = wanted
     headers["Host"] = upstream.raw_authority
     return headers
 
 
+@functools.lru_cache(maxsize=64)  # clients send the same offer on every request
 def accepted_encodings(offered: str | None) -> str | None:
     """The client's offer narrowed to what the usage parser decodes (never br or zstd)."""
     if not offered:
@@ -267,12 +363,3 @@ def accepted_encodings(offered: str | None) -> str | None:
     names = [part.split(";")[0].strip().lower() for part in offered.split(",")]
     kept = [n for n in names if n in DECODABLE]
     return ", ".join(kept) if kept else "identity"
-
-
-def kept_response_headers(headers: object) -> dict[str, str]:
-    out = {}
-    for name, value in headers.items():  # type: ignore[attr-defined]
-        lower = name.lower()
-        if lower in KEPT_RESPONSE or lower.startswith("anthropic-ratelimit-"):
-            out[lower] = value
-    return out

@@ -4,6 +4,16 @@ On a signal the listening socket closes at once; requests in flight (long stream
 `grace_s` to finish, then the usage log is flushed and the process exits 0. A second signal
 ends the streams still open at once (the usage log is still flushed). Once it listens, the
 forwarder announces itself in the run file (ccgate.gateway.runfile), foreground or detached.
+
+Connections cannot pile up: one that sends no complete request head within settings.keepalive_timeout_s (60 s) of
+opening (or of its last response) is closed, which covers idle keep-alive, nothing sent at all
+and a head trickled in byte by byte (aiohttp's keep-alive timer runs until a whole head has
+arrived); a body that stalls is the forwarder's (settings.body_idle_timeout_s). And there are never more
+client connections than the descriptor limit leaves room for (each one may need a second
+descriptor upstream): when a new one would exceed the cap, the connection idle longest (no
+request in progress: idle keep-alive or a head still arriving) is closed to make room, so a
+fresh request from Claude Code is served however many idle or half-open connections are held.
+Streams in progress are never cut for it. The soft descriptor limit is raised to the hard one.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from ccgate.config import Config
 from ccgate.errors import CcgateError, GatewayError, UsageError
 from ccgate.gateway import runfile
 from ccgate.gateway.app import make_app
+from ccgate.gateway.connections import ConnectionCap, connection_cap
 from ccgate.gateway.keys import FOLLOWER
 from ccgate.usage.sink import NullSink, Sink
 
@@ -67,14 +78,22 @@ def make_sink(log_usage: bool) -> Sink:
 async def serve(
     config: Config, host: str, port: int, *, sink: Sink, allow_remote: bool = False, grace_s: float = DEFAULT_GRACE_S
 ) -> None:
-    app = make_app(config, sink, host=host, port=port, allow_remote=allow_remote)
+    cap = ConnectionCap(connection_cap())
+    app = make_app(config, sink, host=host, port=port, allow_remote=allow_remote, connections=cap)
     follower = transcript_follower(config, sink)
     if follower is not None:
         app[FOLLOWER] = follower
     runner = web.AppRunner(
-        app, handle_signals=False, access_log=None, shutdown_timeout=grace_s, handler_cancellation=True
+        app,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=grace_s,
+        handler_cancellation=True,
+        keepalive_timeout=config.settings.keepalive_timeout_s,
     )
     await runner.setup()
+    assert runner.server is not None
+    cap.attach(runner.server)
     site = web.TCPSite(runner, host, port, reuse_address=True, backlog=512)
     try:
         await site.start()

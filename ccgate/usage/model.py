@@ -29,7 +29,7 @@ class Exchange:
     started_at: float  # unix seconds, when the request arrived
     profile: str | None
     method: str
-    path: str  # path and query as forwarded upstream, e.g. /v1/messages?beta=true
+    path: str  # path and query as forwarded upstream; the log keeps query values only for a few flags
     status: int  # HTTP status the client saw (0 if none was sent)
     outcome: Outcome
     ttfb_ms: float | None  # request arrival -> first response byte from upstream
@@ -42,11 +42,12 @@ class Exchange:
     request_headers: dict[str, str] = field(default_factory=dict)
     # Response headers the log keeps: request-id, anthropic-ratelimit-*, retry-after, content-type.
     response_headers: dict[str, str] = field(default_factory=dict)
-    # The request body, kept only to read model/stream/metadata off the event loop.
+    # The request body (decoded; its head and tail when large), kept only to read model/stream/metadata
+    # off the event loop (usage.request_body.RequestBodyTap).
     request_body: bytes | None = None
     # Usage already extracted incrementally from a stream (usage.sse.StreamUsage.result()).
     stream_usage: dict[str, object] | None = None
-    # A non-streaming response body (decoded), bounded, for usage extraction.
+    # A non-streaming response body as relayed (possibly compressed), bounded, for usage extraction.
     response_body: bytes | None = None
     error: str | None = None  # ccgate's own short description of a failure, never secret
 

@@ -2,7 +2,9 @@
 
 What is read: the request body's model/stream/speed/metadata.user_id (never its text), the
 identifying request headers, the usage the SSE parser saw or the non-streaming JSON's usage,
-and the rate-limit headers. What is never kept: prompt, response text, credentials.
+and the rate-limit headers. What is never kept: prompt, response text, credentials, and the
+values of query parameters (`?key=sk-ant-…` is logged as `?key=…`; only a few parameters
+known to carry nothing but flags and counts keep their values).
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from ccgate.usage.inflate import decodable, inflate
 from ccgate.usage.model import Exchange, UsageRecord
 
 # Request bodies above this are scanned for their few top-level fields instead of json.loads:
@@ -31,6 +33,11 @@ _LEADING_MODEL_BYTES = re.compile(rb'\s*\{\s*"model"\s*:\s*"([^"\\]{1,200})"')
 _STREAM_BYTES = re.compile(rb'"stream"\s*:\s*(true|false)')
 _SPEED_BYTES = re.compile(rb'"speed"\s*:\s*"([^"\\]{1,40})"')
 _USER_ID_BYTES = re.compile(rb'"user_id"\s*:\s*"((?:[^"\\]|\\.){1,2000})"')
+# Query parameters whose values are kept in the log: the API's flags and paging, short and plain.
+SAFE_QUERY = frozenset({"beta", "limit", "after_id", "before_id"})
+_SAFE_VALUE = re.compile(r"[A-Za-z0-9_.:-]{0,64}")
+_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\[\]-]{0,63}")
+HIDDEN = "…"
 
 
 def classify_endpoint(path: str) -> str:
@@ -45,25 +52,37 @@ def classify_endpoint(path: str) -> str:
     return "other"
 
 
-def decode_body(body: bytes, content_encoding: str | None) -> bytes | None:
-    """Undo gzip/deflate (per the header or gzip's magic bytes); None if the bytes cannot be decoded."""
+def loggable_path(path: str) -> str:
+    """The path as the log keeps it: the query's names stay, values only for SAFE_QUERY flags."""
+    bare, sep, query = path.partition("?")
+    if not sep:
+        return path
+    kept: list[str] = []
+    for part in query.split("&"):
+        name, eq, value = part.partition("=")
+        if not part:
+            kept.append(part)
+            continue
+        if not _PLAIN_NAME.fullmatch(name) or "sk-" in name:
+            kept.append(HIDDEN)  # a bare token or an odd name can itself be the secret
+            continue
+        if eq and (name not in SAFE_QUERY or not _SAFE_VALUE.fullmatch(value) or "sk-" in value):
+            value = HIDDEN
+        kept.append(f"{name}{eq}{value}")
+    return f"{bare}?{'&'.join(kept)}"
+
+
+def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes | bytearray | None:
+    """Undo gzip/deflate as the header says, at most `limit` decoded bytes; None if not decodable."""
     encoding = (content_encoding or "").strip().lower()
-    if encoding in ("", "identity") and not body.startswith(b"\x1f\x8b"):
+    if encoding in ("", "identity"):
         return body
-    try:
-        if encoding in ("gzip", "x-gzip") or body.startswith(b"\x1f\x8b"):
-            return zlib.decompress(body, wbits=47)  # 32 + 15: gzip or zlib header, detected
-        if encoding == "deflate":
-            try:
-                return zlib.decompress(body)
-            except zlib.error:
-                return zlib.decompress(body, wbits=-15)  # raw deflate, as some servers send it
-    except zlib.error:
-        return None
-    return None  # br, zstd: not decodable here
+    if not decodable(encoding):
+        return None  # br, zstd: not decodable here
+    return inflate(body, encoding, limit)
 
 
-def _load_json(body: bytes | None, limit: int) -> Any:
+def _load_json(body: bytes | bytearray | None, limit: int) -> Any:
     if not body or len(body) > limit:
         return None
     try:
@@ -97,13 +116,12 @@ def parse_user_id(user_id: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _request_fields(body: bytes | None, request_headers: Mapping[str, str]) -> dict[str, Any]:
-    """model, stream, speed and the metadata.user_id string from the request body."""
+def _request_fields(body: bytes | None) -> dict[str, Any]:
+    """model, stream, speed and the metadata.user_id string from the request body (already decoded
+    by the forwarder's tap, and cut to its head and tail when large)."""
     if not body:
         return {}
-    decoded = decode_body(body, request_headers.get("content-encoding"))
-    if decoded is None:
-        return {}
+    decoded = body
     data = _load_json(decoded, JSON_PARSE_LIMIT)
     if isinstance(data, dict):
         metadata = data.get("metadata")
@@ -225,7 +243,7 @@ def _apply_stream(rec: UsageRecord, result: Mapping[str, Any]) -> None:
 
 
 def _apply_json_body(rec: UsageRecord, body: bytes, content_encoding: str | None) -> None:
-    decoded = decode_body(body, content_encoding)
+    decoded = decode_body(body, content_encoding, RESPONSE_PARSE_LIMIT + 1)
     data = _load_json(decoded, RESPONSE_PARSE_LIMIT)
     if not isinstance(data, dict):
         return
@@ -254,7 +272,7 @@ def build_record(ex: Exchange) -> UsageRecord:
         ts=ex.started_at,
         profile=ex.profile,
         method=ex.method,
-        path=ex.path,
+        path=loggable_path(ex.path),
         endpoint=classify_endpoint(ex.path),
         status=ex.status,
         outcome=ex.outcome,
@@ -269,7 +287,7 @@ def build_record(ex: Exchange) -> UsageRecord:
         agent_id=req_headers.get("x-claude-code-agent-id") or None,
         parent_agent_id=req_headers.get("x-claude-code-parent-agent-id") or None,
     )
-    fields = _request_fields(ex.request_body, req_headers)
+    fields = _request_fields(ex.request_body)
     rec.request_model = fields.get("model")
     rec.stream = bool(fields.get("stream")) or ex.stream_usage is not None
     rec.speed = fields.get("speed")

@@ -4,8 +4,10 @@
 with each chunk exactly as relayed (still compressed if the upstream compressed it) and
 `result()` returns what was seen so far, also after an abort or a broken stream.
 
-Cheap by construction: a gzip/deflate stream is decoded incrementally from a copy (the
-forwarder relays the original bytes), lines are split per the SSE rules (CR, LF or CRLF,
+Cheap and bounded by construction: a gzip/deflate stream is decoded incrementally from a copy
+(the forwarder relays the original bytes) within a budget (`ccgate.usage.inflate`: a bomb stops
+being read, the relay goes on), a line longer than MAX_LINE is dropped rather than gathered (so
+a 64 MiB line costs what relaying it costs, not quadratic copying), lines are split per the SSE rules (CR, LF or CRLF,
 also when a CR ends one chunk and its LF starts the next), and an event's `event:` line is
 looked at first: only `message_start`, `message_delta` and `error` are ever JSON-parsed;
 every other event (content deltas, pings) is skipped line by line without being kept.
@@ -16,8 +18,9 @@ each `message_delta.usage` field that is present and not null replaces the earli
 from __future__ import annotations
 
 import json
-import zlib
 from typing import Any
+
+from ccgate.usage.inflate import Inflater
 
 _WANTED = frozenset({b"message_start", b"message_delta", b"error"})
 # Names that may appear in the JSON of an event sent without an `event:` line.
@@ -25,22 +28,23 @@ _WANTED_IN_DATA = (b"message_start", b"message_delta", b'"error"')
 # A partial line longer than this inside a skipped event is not kept, only remembered as "in a line".
 _SKIP_TAIL = 4096
 _PLACEHOLDER = b"data:"
+# No event ccgate reads comes near this (message_start is a few KB); longer lines are dropped.
+MAX_LINE = 1024 * 1024
+# Decoded bytes per compressed byte a stream may reach before it counts as a bomb (see inflate.py).
+MAX_RATIO = 64
 
 
 class StreamUsage:
     def __init__(self, content_encoding: str | None = None) -> None:
         self.content_encoding = content_encoding
         encoding = (content_encoding or "").strip().lower()
-        self._decoder: Any = None
+        self._decoder: Inflater | None = None
         self._decode_error: str | None = None
-        self._pending_deflate = b""
-        if encoding in ("gzip", "x-gzip"):
-            self._decoder = zlib.decompressobj(wbits=47)  # gzip (or zlib), header detected
-        elif encoding == "deflate":
-            self._decoder = "deflate?"  # zlib-wrapped or raw: decided on the first two bytes
-        elif encoding not in ("", "identity"):
-            self._decode_error = f"cannot decode content-encoding {encoding!r}"
+        if encoding not in ("", "identity"):
+            self._decoder = Inflater(encoding, ratio=MAX_RATIO)
+            self._decode_error = self._decoder.error
         self._tail = b""  # an incomplete line carried to the next chunk
+        self._dropping = False  # inside a line longer than MAX_LINE: dropped up to its end
         self._skip_lf = False  # the last chunk ended with CR: a leading LF belongs to it
         self._event: bytes | None = None
         self._skip = False  # the current event is not one we parse
@@ -58,11 +62,12 @@ class StreamUsage:
     def feed(self, chunk: bytes) -> None:
         if self._decode_error is not None or not chunk:
             return
-        if self._decoder is not None:
-            chunk = self._decompress(chunk)
-            if not chunk:
-                return
-        self._feed_text(chunk)
+        if self._decoder is None:
+            self._feed_text(chunk)
+            return
+        for piece in self._decoder.feed(chunk):
+            self._feed_text(piece)
+        self._decode_error = self._decoder.error
 
     def result(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -71,7 +76,7 @@ class StreamUsage:
             "stop_reason": self._stop_reason,
             "error_type": self._error_type,
             "usage": _copy_usage(self._usage),
-            "events": self._events,
+            "events": self._events,  # usage events read (message_start, message_delta, error)
         }
         if self._decode_error:
             out["decode_error"] = self._decode_error
@@ -79,33 +84,40 @@ class StreamUsage:
             out["bad_json_events"] = self._bad_json
         return out
 
-    # --- decoding ---------------------------------------------------------------------------
-
-    def _decompress(self, chunk: bytes) -> bytes:
-        if self._decoder == "deflate?":
-            head = self._pending_deflate + chunk
-            if len(head) < 2:
-                self._pending_deflate = head
-                return b""
-            self._pending_deflate = b""
-            zlib_wrapped = (head[0] & 0x0F) == 8 and ((head[0] << 8) | head[1]) % 31 == 0
-            self._decoder = zlib.decompressobj(wbits=15 if zlib_wrapped else -15)
-            chunk = head
-        try:
-            out = self._decoder.decompress(chunk)
-            while self._decoder.eof and self._decoder.unused_data:
-                # Concatenated gzip members: start a new decoder on what follows the first.
-                rest = self._decoder.unused_data
-                self._decoder = zlib.decompressobj(wbits=47)
-                out += self._decoder.decompress(rest)
-            return out
-        except zlib.error as exc:
-            self._decode_error = f"compressed stream broken: {exc}"
-            return b""
-
     # --- SSE lines and events ---------------------------------------------------------------
 
     def _feed_text(self, data: bytes) -> None:
+        """Whole runs of events that hold nothing ccgate reads are stepped over with a few C-level
+        searches; only the events around a usage token go through the line-by-line parser. Exact:
+        a run is skipped only from an event boundary to a blank line, with no usage token inside."""
+        if self._dropping or self._skip_lf or b"\r" in data:
+            self._feed_lines(data)  # CR line endings, or the end of a dropped line: line by line
+            return
+        if b"\n" not in data:
+            self._extend_line(data)  # a long line going on: nothing to look at until it ends
+            return
+        buf = self._tail + data if self._tail else data
+        self._tail = b""
+        while buf:
+            if self._event is None and not self._skip and not self._data:
+                cut = _first_token(buf)
+                last = buf.rfind(b"\n\n", 0, cut)
+                if last >= 0:
+                    buf = buf[last + 2 :]
+                    if not buf:
+                        return
+            end = buf.find(b"\n\n")
+            if end < 0:
+                self._feed_lines(buf)
+                return
+            self._feed_lines(buf[: end + 2])
+            buf = buf[end + 2 :]
+
+    def _feed_lines(self, data: bytes) -> None:
+        if self._dropping:
+            data = self._after_dropped_line(data)
+            if not data:
+                return
         if self._skip_lf:
             self._skip_lf = False
             if data[:1] == b"\n":
@@ -125,10 +137,44 @@ class StreamUsage:
             tail = lines.pop()
             if self._skip and len(tail) > _SKIP_TAIL and tail.startswith(b"data"):
                 tail = _PLACEHOLDER  # a long text delta being split: its content is not needed
+            elif len(tail) > MAX_LINE:
+                self._drop_line()
+                tail = b""
             self._tail = tail
         line_fn = self._line
         for line in lines:
             line_fn(line)
+
+    def _extend_line(self, data: bytes) -> None:
+        """What `_feed_lines` does with text holding no line end, without looking at the line again."""
+        tail = self._tail + data
+        if self._skip and len(tail) > _SKIP_TAIL and tail.startswith(b"data"):
+            tail = _PLACEHOLDER
+        elif len(tail) > MAX_LINE:
+            self._drop_line()
+            tail = b""
+        self._tail = tail
+
+    def _drop_line(self) -> None:
+        """An over-long line: the event it belongs to is not read (nothing ccgate needs is that long)."""
+        self._dropping = True
+        self._skip, self._event = True, None
+        self._data.clear()
+
+    def _after_dropped_line(self, data: bytes) -> bytes:
+        """What follows the end of the line being dropped (its CR, LF or CRLF consumed), or b""."""
+        ends = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+        if not ends:
+            return b""
+        end = min(ends)
+        self._dropping = False
+        if data[end] == 0x0D:  # CR: a LF right after it belongs to it, also in the next chunk
+            if end + 1 == len(data):
+                self._skip_lf = True
+                return b""
+            if data[end + 1] == 0x0A:
+                end += 1
+        return data[end + 1 :]
 
     def _line(self, line: bytes) -> None:
         if not line:
@@ -162,7 +208,6 @@ class StreamUsage:
         self._event, self._skip, self._data = None, False, []
         if not data:
             return
-        self._events += 1
         payload = b"\n".join(data)
         if event is None:
             # Unnamed event ("message"): parse only if it could be one of ours.
@@ -170,6 +215,7 @@ class StreamUsage:
                 return
         elif event not in _WANTED:
             return
+        self._events += 1
         try:
             obj = json.loads(payload)
         except (ValueError, UnicodeDecodeError):
@@ -203,6 +249,12 @@ class StreamUsage:
         for key, value in usage.items():
             if value is not None:
                 self._usage[key] = value
+
+
+def _first_token(buf: bytes) -> int:
+    """Where the first text that may belong to a usage event starts (len(buf) if none)."""
+    found = [i for i in (buf.find(b"message_start"), buf.find(b"message_delta"), buf.find(b"error")) if i >= 0]
+    return min(found) if found else len(buf)
 
 
 def _str_or(value: Any, default: str | None) -> str | None:

@@ -21,6 +21,10 @@ ccgate forwards like any other end-to-end header:
                                 that offers the `Agent` tool and holds no tool_result yet is answered
                                 with a text block and an `Agent` tool_use (stop_reason tool_use)
   x-fake-thinking: 1            a streamed answer starts with a thinking block (one more content block)
+  x-fake-bomb: MIB              answer a gzip body that decodes to MIB MiB of zeros (SSE or JSON per the
+                                request's `stream`), 64 KiB per write: a decompression bomb
+  x-fake-line-mib: N            an SSE stream whose one text delta is a single N MiB line, sent as an unnamed
+                                event (64 KiB per write)
 """
 
 from __future__ import annotations
@@ -202,10 +206,14 @@ class FakeUpstream:
             return web.json_response({"data": [{"id": DEFAULT_MODEL, "type": "model"}], "has_more": False})
         if not path.endswith("/v1/messages"):
             return web.json_response({"ok": True, "path": request.raw_path, "method": request.method}, headers=headers)
-        payload = json.loads(body or b"{}")
+        payload = json.loads(body or b"{}") if not request.headers.get("content-encoding") else {}
         usage = json.loads(h["x-fake-usage"]) if "x-fake-usage" in h else dict(DEFAULT_USAGE)
         model = payload.get("model", DEFAULT_MODEL)
         message_id = f"msg_fake_{self._counter:06d}"
+        if bomb := int(h.get("x-fake-bomb", "0")):
+            return await self._bomb(request, headers, bomb, bool(payload.get("stream")))
+        if line := int(h.get("x-fake-line-mib", "0")):
+            return await self._long_line(request, headers, model, message_id, usage, line)
         if payload.get("stream"):
             blocks = scripted_blocks(h, payload, self._counter)
             return await self._stream(request, headers, model, message_id, usage, blocks)
@@ -271,6 +279,49 @@ class FakeUpstream:
         self.answered.append(usage)
         await response.write_eof()
         return response
+
+    async def _bomb(self, request: web.Request, headers: dict[str, str], mib: int, stream: bool) -> web.StreamResponse:
+        headers.update({"content-type": "text/event-stream" if stream else "application/json"})
+        headers["content-encoding"] = "gzip"
+        response = web.StreamResponse(status=200, headers=headers)
+        await response.prepare(request)
+        data = gzip_bomb(mib)
+        for i in range(0, len(data), 65536):
+            await response.write(data[i : i + 65536])
+        await response.write_eof()
+        return response
+
+    async def _long_line(
+        self, request: web.Request, headers: dict[str, str], model: str, msg_id: str, usage: dict[str, Any], mib: int
+    ) -> web.StreamResponse:
+        headers.update({"content-type": "text/event-stream", "cache-control": "no-cache"})
+        response = web.StreamResponse(status=200, headers=headers)
+        await response.prepare(request)
+        events = sse_events(msg_id, model, usage, 1)
+        delta = json.dumps({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "@"}})
+        before, _, after = delta.partition("@")
+        # Sent without its `event:` line (SSE's default "message" event): a reader cannot tell it is a
+        # text delta before the line ends.
+        await response.write("".join(events[:3]).encode() + f"data: {before}".encode())
+        piece = b"y" * 65536
+        for _ in range(mib * 16):
+            await response.write(piece)
+        await response.write(f"{after}\n\n".encode() + "".join(events[4:]).encode())
+        self.answered.append(usage)
+        await response.write_eof()
+        return response
+
+
+_BOMBS: dict[int, bytes] = {}
+
+
+def gzip_bomb(mib: int) -> bytes:
+    """gzip of `mib` MiB of zeros: about a thousandth of that on the wire."""
+    if mib not in _BOMBS:
+        compressor = zlib.compressobj(9, wbits=31)
+        zeros = bytes(1024 * 1024)
+        _BOMBS[mib] = b"".join(compressor.compress(zeros) for _ in range(mib)) + compressor.flush()
+    return _BOMBS[mib]
 
 
 def _ratelimit_headers(family: str | None) -> dict[str, str]:
@@ -425,9 +476,12 @@ def wait_for_health(url: str, proc: subprocess.Popen[bytes] | None = None, timeo
 class Gate:
     """`python -m ccgate serve` on a free port, with the test's environment."""
 
-    def __init__(self, *args: str, port: int | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, port: int | None = None, env: dict[str, str] | None = None, nofile: int | None = None
+    ) -> None:
         self.port = port or free_port()
         self.args = args
+        self.nofile = nofile  # the forwarder's descriptor limit (soft and hard), as `ulimit -n` would set it
         self.env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -444,9 +498,16 @@ class Gate:
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=self._limit_descriptors if self.nofile else None,
         )
         wait_for_health(self.url, self.proc)
         return self
+
+    def _limit_descriptors(self) -> None:
+        import resource
+
+        assert self.nofile is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def health(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.url}/ccgate/health", timeout=5) as resp:

@@ -64,9 +64,15 @@ CLIENT_OAUTH = "Bearer sk-ant-oat01-client-own-token"
 CLIENT_KEY = "sk-ant-api03-client-own-key"
 
 
+API = {"anthropic-version": "2023-06-01"}  # every SDK request carries it
+
+
 def _post(url: str, headers: dict[str, str]) -> httpx.Response:
     return httpx.post(
-        url + "/v1/messages", json={"model": MODEL, "max_tokens": 5, "messages": PROMPT}, headers=headers, timeout=10
+        url + "/v1/messages",
+        json={"model": MODEL, "max_tokens": 5, "messages": PROMPT},
+        headers={**API, **headers},
+        timeout=10,
     )
 
 
@@ -164,13 +170,16 @@ def test_upstream_errors_pass_through_unchanged(gate: Gate, fake: FakeUpstream) 
 def test_large_bodies(gate: Gate, fake: FakeUpstream) -> None:
     big = b'{"model":"x","pad":"' + b"a" * (20 * 1024 * 1024) + b'"}'
     r = httpx.post(
-        gate.profile_url("max") + "/v1/other", content=big, headers={"content-type": "application/json"}, timeout=60
+        gate.profile_url("max") + "/v1/other",
+        content=big,
+        headers={**API, "content-type": "application/json"},
+        timeout=60,
     )
     assert r.status_code == 200
     assert fake.received[-1].body == big
     before = len(fake.received)
     too_big = b"a" * (65 * 1024 * 1024)
-    r = httpx.post(gate.profile_url("max") + "/v1/messages", content=too_big, timeout=60)
+    r = httpx.post(gate.profile_url("max") + "/v1/messages", content=too_big, headers=API, timeout=60)
     assert r.status_code == 413
     assert r.json()["type"] == "error" and r.json()["error"]["type"] == "request_too_large"
     assert len(fake.received) == before
@@ -183,7 +192,7 @@ def test_gzip_request_body_is_forwarded_as_sent(gate: Gate, fake: FakeUpstream) 
     r = httpx.post(
         gate.profile_url("max") + "/v1/other",
         content=raw,
-        headers={"content-encoding": "gzip", "content-type": "application/json"},
+        headers={**API, "content-encoding": "gzip", "content-type": "application/json"},
         timeout=10,
     )
     assert r.status_code == 200
@@ -224,20 +233,23 @@ def test_guards_refuse_foreign_host_and_browser_origins(gate: Gate, fake: FakeUp
         {"origin": f"http://127.0.0.1:{gate.port}"},  # same origin, but not a dashboard path
         {"sec-fetch-site": "cross-site"},
     ):
-        r = httpx.post(url, json=body, headers=headers)
+        r = httpx.post(url, json=body, headers={**API, **headers})
         assert r.status_code == 403, headers
         assert r.json()["error"]["type"] == "permission_error"
         assert httpx.get(gate.url + "/ccgate/health", headers=headers).status_code == (
             200 if "origin" in headers and headers["origin"].endswith(str(gate.port)) else 403
         )
     assert fake.received == []
-    assert httpx.post(url, json=body, headers={"host": f"localhost:{gate.port}"}).status_code == 200
+    assert httpx.post(url, json=body, headers={**API, "host": f"localhost:{gate.port}"}).status_code == 200
 
 
 def _raw_request(port: int, target: str) -> bytes:
     """Send a request line exactly as given: HTTP clients would normalise these paths away."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+        head = (
+            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nanthropic-version: 2023-06-01\r\nConnection: close\r\n"
+        )
+        sock.sendall(head.encode() + b"\r\n")
         reply = b""
         while chunk := sock.recv(65536):
             reply += chunk
@@ -258,7 +270,7 @@ def test_paths_cannot_leave_the_profiles_upstream(gate: Gate, fake: FakeUpstream
 def test_sigterm_lets_a_slow_stream_finish_and_exits_0(gate: Gate, fake: FakeUpstream) -> None:
     sent_first = fake.gate("slow")
     body = {"model": MODEL, "max_tokens": 5, "messages": PROMPT, "stream": True}
-    headers = {"x-fake-gate": "slow", "x-fake-delay-ms": "20"}
+    headers = {**API, "x-fake-gate": "slow", "x-fake-delay-ms": "20"}
     with httpx.stream("POST", gate.profile_url("max") + "/v1/messages", json=body, headers=headers, timeout=30) as r:
         stream = r.iter_raw()
         chunks = [next(stream)]
@@ -313,7 +325,7 @@ def test_client_going_away_cancels_the_upstream_request(gate: Gate, fake: FakeUp
         "POST",
         gate.profile_url("max") + "/v1/messages",
         json=body,
-        headers={"x-fake-gate": "gone", "x-fake-events": "50"},
+        headers={**API, "x-fake-gate": "gone", "x-fake-events": "50"},
         timeout=10,
     ) as r:
         assert b"message_start" in next(r.iter_raw())
@@ -328,3 +340,24 @@ def test_client_going_away_cancels_the_upstream_request(gate: Gate, fake: FakeUp
     while not fake.aborted and time.monotonic() < deadline:
         time.sleep(0.01)
     assert fake.aborted == ["msg_fake_000001"]
+
+
+def test_a_profile_added_or_edited_while_serving_is_served(gate: Gate, fake: FakeUpstream) -> None:
+    assert _post(gate.url + "/p/late", {"x-api-key": CLIENT_KEY}).status_code == 404
+    add_profile("late", "api-key", secret="sk-ant-api03-late", base_url=fake.url)
+    # Its very first request: a profile not found makes the forwarder read config.toml again at once.
+    assert _post(gate.url + "/p/late", {"x-api-key": CLIENT_KEY}).status_code == 200
+    assert fake.received[-1].headers["x-api-key"] == CLIENT_KEY
+    with FakeUpstream() as other:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ccgate", "profile", "edit", "late", "--base-url", other.url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert proc.returncode == 0, proc.stderr
+        # An edit reaches the forwarder within its re-check interval (a second).
+        deadline = time.monotonic() + 10
+        while not other.received and time.monotonic() < deadline:
+            assert _post(gate.url + "/p/late", {"x-api-key": CLIENT_KEY}).status_code == 200
+        assert other.received and other.received[-1].path == "/v1/messages"

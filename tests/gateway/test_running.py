@@ -160,13 +160,20 @@ def test_allow_remote_warns_once(ccgate: Runner) -> None:
 def test_a_broken_config_edit_while_serving_is_logged_once(ccgate: Runner, fake: FakeUpstream) -> None:
     ccgate("profile", "add", "max", "--kind", "max-oauth", "--base-url", fake.url, "--secret-stdin", input=MAX)
     config = Path(os.environ["CCGATE_CONFIG_DIR"]) / "config.toml"
+    api = {"anthropic-version": "2023-06-01"}
+
+    def ask(profile: str) -> int:
+        # An unknown profile makes the forwarder look at config.toml at once (a known one: once a second).
+        return httpx.post(gate.profile_url(profile) + "/v1/messages", json={}, headers=api).status_code
+
     with Gate() as gate:
         good = config.read_text()
         config.write_text(good + "\n[profiles.broken\n")
-        for _ in range(3):  # every request re-checks the file; the warning comes once
-            assert httpx.post(gate.profile_url("max") + "/v1/messages", json={}).status_code == 200
+        for _ in range(3):  # each looks at the broken file; the warning comes once
+            assert ask("not-there") == 404
+        assert ask("max") == 200  # still served with the config loaded before
         config.write_text(good + "\n# fixed\n")
-        assert httpx.post(gate.profile_url("max") + "/v1/messages", json={}).status_code == 200
+        assert ask("not-there") == 404
         _, err = gate.stop()
     lines = [line for line in err.splitlines() if "config.toml" in line]
     assert len(lines) == 2, err
@@ -180,7 +187,7 @@ def _open_stream(gate: Gate, gate_name: str) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", gate.port), timeout=10)
     request = (
         f"POST /p/max/v1/messages HTTP/1.1\r\nHost: 127.0.0.1:{gate.port}\r\nContent-Type: application/json\r\n"
-        f"x-fake-gate: {gate_name}\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"anthropic-version: 2023-06-01\r\nx-fake-gate: {gate_name}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
     sock.sendall(request + body)
     received = b""

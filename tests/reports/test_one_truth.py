@@ -102,10 +102,14 @@ def world(ccgate: Runner) -> Any:
                 httpx.post(
                     f"{gate.profile_url(profile)}/v1/messages",
                     json={"max_tokens": 10, **body},
-                    headers={"x-claude-code-session-id": SESSION, **headers},
+                    headers={"x-claude-code-session-id": SESSION, "anthropic-version": "2023-06-01", **headers},
                 )
             for _ in range(COUNT_TOKENS):
-                httpx.post(f"{gate.profile_url('max')}/v1/messages/count_tokens", json={"model": "claude-sonnet-5"})
+                httpx.post(
+                    f"{gate.profile_url('max')}/v1/messages/count_tokens",
+                    json={"model": "claude-sonnet-5"},
+                    headers={"anthropic-version": "2023-06-01"},
+                )
             gate.wait_logged(len(LIVE) + COUNT_TOKENS)
             conn = store.connect()
             store.insert_records(conn, [historic_row()])

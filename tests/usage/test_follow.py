@@ -34,9 +34,11 @@ def test_serve_imports_transcripts_as_they_are_written(ccgate: Runner) -> None:
         assert transcript_rows() == 0
         shutil.copytree(FIXTURES, projects)
         deadline = time.monotonic() + DEADLINE_S
-        while transcript_rows() == 0 and time.monotonic() < deadline:
+        # A pass commits in batches: the count is final once a finished pass reports what it added.
+        while not 0 < gate.health()["transcripts"]["added"] == transcript_rows() and time.monotonic() < deadline:
             time.sleep(0.05)  # polling the log for the condition, with a deadline
         count = transcript_rows()
+        assert gate.health()["transcripts"]["added"] == count
     assert count > 0
     listed = ccgate("stats", "--since", "2000-01-01", "--source", "transcripts", "--json").stdout
     assert f'"requests": {count}' in listed

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ccgate.usage.sse import StreamUsage
+from ccgate.usage.sse import MAX_LINE, StreamUsage
 from tests.usage.streams import CASES, Case, render
 
 VARIANTS = [("\n", False), ("\r\n", False), ("\r", False), ("\n", True), ("\r\n", True)]
@@ -171,3 +171,46 @@ def test_usage_agrees_with_official_sdk_accumulator(case: Case) -> None:
     for nested in ("cache_creation", "server_tool_use"):
         if sdk.get(nested) is not None:
             assert ours[nested] == sdk[nested], nested
+
+
+def _delta_line(length: int) -> bytes:
+    """A message_delta `data:` line of exactly `length` bytes (padded inside its JSON)."""
+    head, tail = b'data: {"type":"message_delta","usage":{"output_tokens":7},"pad":"', b'"}'
+    return head + b"p" * (length - len(head) - len(tail)) + tail
+
+
+@pytest.mark.parametrize(("carried", "read"), [(MAX_LINE, True), (MAX_LINE + 1, False)])
+def test_a_partial_line_is_carried_up_to_max_line_bytes_then_dropped(carried: int, read: bool) -> None:
+    line = _delta_line(MAX_LINE + 100)
+    head = b"event: message_delta\n"
+    after = b'\n\nevent: message_delta\ndata: {"usage":{"input_tokens":3}}\n\n'
+    # The first chunk leaves exactly `carried` bytes of the line waiting for its end.
+    chunks = [head + line[: carried // 2], line[carried // 2 : carried], line[carried:] + after]
+    result = parse(chunks)
+    assert result["usage"] == ({"output_tokens": 7, "input_tokens": 3} if read else {"input_tokens": 3})
+    # A line that arrives whole inside one chunk is in memory anyway: it is read whatever its length.
+    assert parse([head + line + after])["usage"] == {"output_tokens": 7, "input_tokens": 3}
+
+
+def test_a_gzip_bomb_stops_being_read_at_once_whatever_the_chunk_size() -> None:
+    from tests.fakes.upstream import gzip_bomb
+
+    bomb = gzip_bomb(1024)
+    for size in (len(bomb), 589_824, 65536, 1400):
+        parser = StreamUsage("gzip")
+        for chunk in fixed_chunks(bomb, size):
+            parser.feed(chunk)
+        assert "decode_error" in parser.result()
+        assert parser._decoder is not None and parser._decoder.produced < 2 * 1024 * 1024, size
+
+
+def test_the_decoding_budget_is_exact() -> None:
+    from ccgate.usage.inflate import Inflater
+
+    data = bytes(range(256)) * 4096  # 1 MiB that does not compress much
+    packed = gzip.compress(data)
+    for limit, complete in ((len(data), True), (len(data) - 1, False)):
+        d = Inflater("gzip", limit=limit)
+        out = b"".join(d.feed(packed))
+        assert (out == data, d.error is None) == (complete, complete)
+        assert len(out) == min(limit, len(data))

@@ -182,3 +182,26 @@ async def test_unbuildable_exchange_still_logged(tmp_path: Path) -> None:
     assert writer.health()["build_errors"] == 1
     (row,) = rows(db)
     assert (row["status"], row["outcome"], row["endpoint"]) == (200, "ok", "other")
+
+
+async def test_a_record_is_committed_at_once_without_waiting_for_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is held back for long to batch: every moment a record waits is a moment kill -9 loses it.
+    A record that finds the writer idle is committed at once; commits in a row are COMMIT_GAP_S apart."""
+    import ccgate.usage.writer as writer_module
+
+    waits: list[float] = []
+    real_sleep = time.sleep
+    monkeypatch.setattr(writer_module.time, "sleep", lambda s: (waits.append(s), real_sleep(s)))
+    writer = UsageWriter(tmp_path / "u.db")
+    await writer.start()
+    try:
+        for i in range(3):
+            writer.submit(exchange(i))
+            await until(lambda i=i: writer.health()["written"] == i + 1)
+    finally:
+        await writer.close()
+    assert all(0 < w <= writer_module.COMMIT_GAP_S for w in waits)
+    assert writer_module.COMMIT_GAP_S == 0.005
+    assert sorted(r["input_tokens"] for r in rows(tmp_path / "u.db")) == [0, 1, 2]

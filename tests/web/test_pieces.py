@@ -49,3 +49,68 @@ def test_the_page_weighs_under_300_kb_and_loads_nothing_from_elsewhere() -> None
         text = p.read_text()
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
         assert "https://" not in text and "//cdn" not in text and "@import" not in text
+
+
+def test_metrics_label_sets_stay_bounded_whatever_model_names_arrive() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ccgate.usage.model import UsageRecord
+    from ccgate.web.metrics import Metrics
+
+    metrics = Metrics(in_flight=lambda: 0, log_health=lambda: {})
+    for i in range(20_000):
+        rec = UsageRecord(
+            ts=0.0,
+            profile="max",
+            method="POST",
+            path="/v1/messages",
+            endpoint="messages",
+            status=200,
+            outcome="ok",
+            model=f"model-{i:05d}-" + "x" * 300,
+            input_tokens=1,
+            output_tokens=2,
+        )
+        metrics.observe(rec, 0.5)
+    text = metrics.render().decode()
+    requests = {
+        s.labels["model"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "ccgate_requests_total"
+    }
+    assert len(requests) == 101  # 100 names as they came (cut to 100 characters), then "other"
+    assert requests["other"] == 19_900 and sum(requests.values()) == 20_000
+    assert ("model-00099-" + "x" * 88) in requests and len(max(requests, key=len)) == 100
+    assert len(text) < 200_000
+
+
+def test_metrics_histogram_buckets_hold_values_equal_to_their_bound() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ccgate.usage.model import UsageRecord
+    from ccgate.web.metrics import Metrics
+
+    metrics = Metrics(in_flight=lambda: 0, log_health=lambda: {})
+    for ttfb_ms in (50.0, 50.001, 60_000.0, 60_000.001):
+        metrics.observe(
+            UsageRecord(
+                ts=0.0,
+                profile="p",
+                method="POST",
+                path="/",
+                endpoint="other",
+                status=200,
+                outcome="ok",
+                ttfb_ms=ttfb_ms,
+                duration_ms=1.0,
+            ),
+            None,
+        )
+    buckets = {
+        s.labels["le"]: s.value
+        for family in text_string_to_metric_families(metrics.render().decode())
+        for s in family.samples
+        if s.name == "ccgate_ttfb_seconds_bucket"
+    }
+    assert (buckets["0.05"], buckets["0.1"], buckets["60.0"], buckets["+Inf"]) == (1, 2, 3, 4)
