@@ -9,6 +9,10 @@ A handle minted for one process (`ccgate exec --sealed`) records that process (p
 Linux, its start time, so a recycled pid is not mistaken for it) and dies with it: the
 forwarder refuses it once the process is gone, however that process ended (kill -9 included).
 Handles that are revoked, expired or orphaned are pruned.
+
+Each handle carries its own deadline, set from `sealed_ttl_days` when it is minted or used: raising
+the setting later lengthens only handles used after the change, never revives an expired one, and
+lowering it shortens every handle at once.
 """
 
 from __future__ import annotations
@@ -45,8 +49,8 @@ CREATE TABLE IF NOT EXISTS handles (
     revoked REAL
 )
 """
-# Added after the first release: the process a handle was minted for.
-_OWNER_COLUMNS = (("owner_pid", "INTEGER"), ("owner_start", "TEXT"))
+# Added after the first release: the process a handle was minted for, and its own deadline.
+_ADDED_COLUMNS = (("owner_pid", "INTEGER"), ("owner_start", "TEXT"), ("expires", "REAL"))
 PRUNE_GRACE_S = 86400
 
 
@@ -60,9 +64,15 @@ class Handle:
     revoked: float | None
     owner_pid: int | None = None
     owner_start: str | None = None
+    expires: float | None = None  # None: minted before handles carried a deadline
+
+    def deadline(self, ttl_s: float) -> float:
+        """The earlier of the deadline set at its last use and the current setting's."""
+        current = (self.last_used or self.created) + ttl_s
+        return current if self.expires is None else min(self.expires, current)
 
     def expired(self, ttl_s: float, now: float) -> bool:
-        return now - (self.last_used or self.created) > ttl_s
+        return now > self.deadline(ttl_s)
 
     def owner_gone(self) -> bool:
         return self.owner_pid is not None and not process_alive(self.owner_pid, self.owner_start)
@@ -110,7 +120,7 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=5, isolation_level=None)
     conn.execute(_SCHEMA)
     present = {row[1] for row in conn.execute("PRAGMA table_info(handles)")}
-    for name, decl in _OWNER_COLUMNS:
+    for name, decl in _ADDED_COLUMNS:
         if name not in present:
             conn.execute(f"ALTER TABLE handles ADD COLUMN {name} {decl}")
     return conn
@@ -135,17 +145,24 @@ def hash_handle(handle: str) -> str:
 
 
 def mint(
-    conn: sqlite3.Connection, profile: str, kind: str, purpose: str, owner_pid: int | None = None
+    conn: sqlite3.Connection,
+    profile: str,
+    kind: str,
+    purpose: str,
+    ttl_s: float,
+    owner_pid: int | None = None,
+    now: float | None = None,
 ) -> tuple[str, str]:
-    """A new handle for `profile`: (id, handle). Only its hash is stored. With `owner_pid` it dies
-    with that process."""
+    """A new handle for `profile` that lives `ttl_s` unused: (id, handle). Only its hash is stored.
+    With `owner_pid` it dies with that process."""
+    now = time.time() if now is None else now
     handle_id = secrets.token_hex(4)
     handle = f"{KIND_PREFIX.get(kind, 'sk-')}{MARK}{handle_id}-{secrets.token_urlsafe(24)}"
     owner_start = process_start(owner_pid) if owner_pid is not None else None
     conn.execute(
-        "INSERT INTO handles (id, profile, hash, purpose, created, owner_pid, owner_start)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (handle_id, profile, hash_handle(handle), purpose, time.time(), owner_pid, owner_start),
+        "INSERT INTO handles (id, profile, hash, purpose, created, owner_pid, owner_start, expires)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (handle_id, profile, hash_handle(handle), purpose, now, owner_pid, owner_start, now + ttl_s),
     )
     return handle_id, handle
 
@@ -159,7 +176,7 @@ def _row(row: tuple[Any, ...]) -> Handle:
     return Handle(*row)
 
 
-_COLUMNS = "id, profile, purpose, created, last_used, revoked, owner_pid, owner_start"
+_COLUMNS = "id, profile, purpose, created, last_used, revoked, owner_pid, owner_start, expires"
 
 
 def check(
@@ -183,8 +200,10 @@ def check(
     return "ok", found
 
 
-def touch(conn: sqlite3.Connection, handle_id: str, now: float | None = None) -> None:
-    conn.execute("UPDATE handles SET last_used = ? WHERE id = ?", (time.time() if now is None else now, handle_id))
+def touch(conn: sqlite3.Connection, handle_id: str, ttl_s: float, now: float | None = None) -> None:
+    """Record a use: the handle lives `ttl_s` from now."""
+    now = time.time() if now is None else now
+    conn.execute("UPDATE handles SET last_used = ?, expires = ? WHERE id = ?", (now, now + ttl_s, handle_id))
 
 
 def revoke(conn: sqlite3.Connection, handle_id: str) -> bool:
@@ -211,18 +230,18 @@ def prune(conn: sqlite3.Connection, ttl_s: float, now: float | None = None) -> i
         if handle.owner_gone():
             revoke(conn, handle.id)
     return conn.execute(
-        "DELETE FROM handles WHERE revoked < ? OR COALESCE(last_used, created) < ?",
-        (now - PRUNE_GRACE_S, now - ttl_s - PRUNE_GRACE_S),
+        "DELETE FROM handles WHERE revoked < ? OR COALESCE(last_used, created) < ? OR expires < ?",
+        (now - PRUNE_GRACE_S, now - ttl_s - PRUNE_GRACE_S, now - PRUNE_GRACE_S),
     ).rowcount
 
 
 def sealed_credentials(
-    conn: sqlite3.Connection, profile: Profile, purpose: str, owner_pid: int | None = None
+    conn: sqlite3.Connection, profile: Profile, purpose: str, ttl_s: float, owner_pid: int | None = None
 ) -> tuple[str, Credentials]:
     """Mint a handle for `profile` and the Credentials that export it in place of the secret."""
     if not profile.needs_secret:
         raise UsageError(f"profile {profile.name!r} ({profile.kind}) has no secret of ccgate's to seal")
-    handle_id, handle = mint(conn, profile.name, profile.kind, purpose, owner_pid)
+    handle_id, handle = mint(conn, profile.name, profile.kind, purpose, ttl_s, owner_pid)
     # One handle covers both secrets of a litellm-key profile riding on Max: the forwarder
     # knows which one to put back from the header the handle arrives in.
     return handle_id, Credentials(secret=handle, max_token=handle if profile.via_max else None)

@@ -44,7 +44,9 @@ def profile_changes(
         # A handle for a secret that is not there would only fail later, in the forwarder.
         load_credentials(config, profile, store)
         with sealing.opened() as conn:
-            sealed_id, creds = sealing.sealed_credentials(conn, profile, purpose, owner_pid)
+            sealed_id, creds = sealing.sealed_credentials(
+                conn, profile, purpose, config.settings.sealed_ttl_days * 86400, owner_pid
+            )
     else:
         creds = load_credentials(config, profile, store)
     switch = Switch({})

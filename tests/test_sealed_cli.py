@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def test_handles_expire_when_unused(profiles: None, ccgate: Runner) -> None:
         assert status == "ok" and found is not None
         later = found.created + 2 * 86400
         assert sealed.check(conn, handle, "max", ttl_s=86400, now=later)[0] == "expired"
-        sealed.touch(conn, found.id, now=later - 3600)
+        sealed.touch(conn, found.id, ttl_s=86400, now=later - 3600)
         assert sealed.check(conn, handle, "max", ttl_s=86400, now=later)[0] == "ok"
         assert sealed.check(conn, handle, "key", ttl_s=86400, now=later)[0] == "wrong_profile"
         assert sealed.check(conn, handle + "x", "max", ttl_s=86400)[0] == "unknown"
@@ -111,3 +112,45 @@ def test_revoke_all_counts_in_words(profiles: None, ccgate: Runner) -> None:
     assert ccgate("sealed", "revoke", "--all").stdout == "revoked 0 handles\n"
     ccgate("use", "key", "--sealed", "--shell", "bash")
     assert ccgate("sealed", "revoke", "--all").stdout == "revoked 1 handle\n"
+
+
+def test_a_handle_lives_exactly_its_ttl_from_its_last_use(tmp_path: Path) -> None:
+    t0 = 1_800_000_000.0
+    with sealed.opened(tmp_path / "sealed.db") as conn:
+        handle_id, handle = sealed.mint(conn, "max", "max-oauth", "use", ttl_s=86400, now=t0)
+        assert sealed.check(conn, handle, "max", ttl_s=86400, now=t0 + 86400)[0] == "ok"
+        assert sealed.check(conn, handle, "max", ttl_s=86400, now=t0 + 86401)[0] == "expired"
+        sealed.touch(conn, handle_id, ttl_s=86400, now=t0 + 100)
+        assert sealed.check(conn, handle, "max", ttl_s=86400, now=t0 + 86500)[0] == "ok"
+        assert sealed.check(conn, handle, "max", ttl_s=86400, now=t0 + 86501)[0] == "expired"
+
+
+def test_raising_the_ttl_never_revives_an_expired_handle(tmp_path: Path) -> None:
+    t0 = 1_800_000_000.0
+    with sealed.opened(tmp_path / "sealed.db") as conn:
+        _, handle = sealed.mint(conn, "max", "max-oauth", "use", ttl_s=86400, now=t0)
+        assert sealed.check(conn, handle, "max", ttl_s=86400, now=t0 + 2 * 86400)[0] == "expired"
+        assert sealed.check(conn, handle, "max", ttl_s=30 * 86400, now=t0 + 2 * 86400)[0] == "expired"
+        # ... while lowering it shortens the handles already out there.
+        _, fresh = sealed.mint(conn, "max", "max-oauth", "use", ttl_s=30 * 86400, now=t0)
+        assert sealed.check(conn, fresh, "max", ttl_s=3600, now=t0 + 3600)[0] == "ok"
+        assert sealed.check(conn, fresh, "max", ttl_s=3600, now=t0 + 3601)[0] == "expired"
+
+
+def test_handles_minted_before_deadlines_existed_follow_the_setting(tmp_path: Path) -> None:
+    db = tmp_path / "sealed.db"
+    t0 = 1_800_000_000.0
+    with sqlite3.connect(db) as old:  # the table as the first release made it
+        old.execute(
+            "CREATE TABLE handles (id TEXT PRIMARY KEY, profile TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,"
+            " purpose TEXT NOT NULL, created REAL NOT NULL, last_used REAL, revoked REAL)"
+        )
+        old.execute(
+            "INSERT INTO handles VALUES ('0ld', 'max', ?, 'use', ?, NULL, NULL)",
+            (sealed.hash_handle("sk-ant-oat01-ccgate-sealed-0ld-x"), t0),
+        )
+    with sealed.opened(db) as conn:
+        assert sealed.check(conn, "sk-ant-oat01-ccgate-sealed-0ld-x", "max", ttl_s=86400, now=t0 + 86400)[0] == "ok"
+        assert sealed.check(conn, "sk-ant-oat01-ccgate-sealed-0ld-x", "max", ttl_s=86400, now=t0 + 86401)[0] == (
+            "expired"
+        )

@@ -115,7 +115,7 @@ class SecretBroker:
                     f"ccgate: sealed handle {REFUSAL[status]} (profile {profile.name!r}); "
                     f"run `ccgate use {profile.name} --sealed` (or `ccgate exec {profile.name} --sealed`) again",
                 )
-            await self._touch(found.id)
+            await self._touch(found.id, ttl)
         creds = await self.credentials(config, profile)
         out = secret_headers(profile, creds, headers.get("anthropic-beta"))
         # A handle in a header the kind does not use is removed rather than forwarded.
@@ -149,12 +149,12 @@ class SecretBroker:
             self._conn = sealed.connect()
         return self._conn
 
-    async def _touch(self, handle_id: str) -> None:
+    async def _touch(self, handle_id: str, ttl_s: float) -> None:
         now = time.time()
         if now - self._touched.get(handle_id, 0.0) < TOUCH_EVERY_S:
             return
         self._touched[handle_id] = now
-        await self._run(lambda: sealed.touch(self._db(), handle_id, now))
+        await self._run(lambda: sealed.touch(self._db(), handle_id, ttl_s, now))
 
 
 def _handle_values(headers: Mapping[str, str]) -> list[tuple[str, str]]:

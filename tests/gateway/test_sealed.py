@@ -150,3 +150,32 @@ def test_no_handle_is_stored_in_plaintext(ccgate, profiles: FakeUpstream) -> Non
         for path in Path(os.environ[var]).rglob("*"):
             if path.is_file():
                 assert handle not in path.read_bytes(), path
+
+
+def _set_ttl_days(days: int) -> None:
+    config = Path(os.environ["CCGATE_CONFIG_DIR"]) / "config.toml"
+    text = re.sub(r"(?m)^sealed_ttl_days = .*\n", "", config.read_text())
+    config.write_text(text.replace("[settings]\n", f"[settings]\nsealed_ttl_days = {days}\n", 1))
+
+
+def test_raising_sealed_ttl_days_does_not_revive_an_expired_handle(ccgate, profiles: FakeUpstream) -> None:
+    config = Path(os.environ["CCGATE_CONFIG_DIR"]) / "config.toml"
+    if "[settings]" not in config.read_text():
+        config.write_text("[settings]\n\n" + config.read_text())
+    _set_ttl_days(1)
+    env = sealed_env(ccgate, "max")
+    with sqlite3.connect(Path(os.environ["CCGATE_STATE_DIR"]) / "sealed.db") as conn:
+        # Minted a day and a half ago: past its one day, not yet pruned (that takes a day's grace more).
+        conn.execute(
+            "UPDATE handles SET created = created - 1.5 * 86400, expires = expires - 1.5 * 86400 WHERE id = ?",
+            (env["CCGATE_SEALED"],),
+        )
+    with Gate() as gate:
+        assert _refused(gate, profiles, "max", claude_code_headers(env)).status_code == 401
+    _set_ttl_days(30)
+    with Gate() as gate:
+        r = _refused(gate, profiles, "max", claude_code_headers(env))
+        assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
+        fresh = sealed_env(ccgate, "max")  # a handle minted now gets the new 30 days
+        ok = httpx.post(gate.profile_url("max") + "/v1/messages", json=BODY, headers=claude_code_headers(fresh))
+        assert ok.status_code == 200
