@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -62,7 +61,9 @@ def warn(message: str) -> None:
 
 
 def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=not stdout_is_unicode()))
+    from ccgate.reports.render import to_json
+
+    print(to_json(value, ascii_only=not stdout_is_unicode()))
 
 
 def stdout_is_unicode() -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from ccgate.cli._common import print_json
 from ccgate.errors import UsageError
 
 FOLLOW_POLL_S = 0.5
@@ -135,7 +136,7 @@ def show_log(limit: int, as_json: bool, follow: bool) -> None:
         return
     rows = feed.log_rows(conn, limit)
     if as_json and not follow:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        print_json(rows)
         return
     width = None if as_json else output_width()
     widths = column_widths(rows, follow)

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from ccgate.cli._common import choices, complete_tz
+from ccgate.cli._common import choices, complete_tz, print_json
 from ccgate.errors import UsageError
 
 BY_CHOICES = (
@@ -71,7 +71,7 @@ def run_stats(
     report = stats_report(conn, ctx, q).to_dict()
     context.require_known_profile(config, profile, found=bool(report["rows"]))
     if as_json:
-        print(render.to_json(report))
+        print_json(report)
     elif as_csv:
         sys.stdout.write(render.stats_csv(report))
     else:
@@ -88,7 +88,7 @@ def run_agents(conn: Any, ctx: Any, session: str | None, as_json: bool, as_csv: 
     if session is not None and not trees:
         raise UsageError(f"no requests logged for session {session!r}")
     if as_json:
-        print(render.to_json({"by": "agent", "range": ctx.range_label(), "sessions": trees}))
+        print_json({"by": "agent", "range": ctx.range_label(), "sessions": trees})
     elif as_csv:
         sys.stdout.write(render.agents_csv(trees))
     else:
@@ -109,7 +109,7 @@ def run_blocks(
     report = blocks_report(reader.open_log(upgrade=True), ctx, profile=profile)
     context.require_known_profile(config, profile, found=bool(report["accounts"]))
     if as_json:
-        print(render.to_json(report))
+        print_json(report)
     elif as_csv:
         sys.stdout.write(render.blocks_csv(report))
     else:
@@ -139,7 +139,7 @@ def run_reconcile(since: str | None, until: str | None, tz_name: str | None, as_
     _import_first(config)
     report = reconcile_report(reader.open_log(upgrade=True), ctx)
     if as_json:
-        print(render.to_json(report))
+        print_json(report)
     else:
         render.print_reconcile(report, ctx.tz)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 SUBSCRIPTION_KINDS = frozenset({"max-oauth", "claude-login"})
@@ -114,13 +115,14 @@ def card_code(prompt: int, inference_geo: str | None, speed: str | None, edges: 
     return band_of(prompt, edges) * 4 + (inference_geo == US_GEO) * 2 + (speed == "fast")
 
 
-def decode_card(code: int, edges: Sequence[int]) -> Card:
+@cache  # a report decodes the same few codes once per group (100,000s for --by session)
+def decode_card(code: int, edges: tuple[int, ...]) -> Card:
     band = code >> 2
     return Card(prompt_floor=edges[band - 1] + 1 if band else 0, us=bool(code & 2), fast=bool(code & 1))
 
 
 def card_of(prompt: int, inference_geo: str | None, speed: str | None, edges: Sequence[int]) -> Card:
-    return decode_card(card_code(prompt, inference_geo, speed, edges), edges)
+    return decode_card(card_code(prompt, inference_geo, speed, edges), tuple(edges))
 
 
 # --- price periods: list prices change on dates (UTC midnights) ----------------------------------
