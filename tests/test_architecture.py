@@ -83,3 +83,11 @@ def test_no_domain_module_imports_the_cli() -> None:
     for name, imported in graph().items():
         if not name.startswith("ccgate.cli") and name != "ccgate.__main__":
             assert not {m for m in imported if m.startswith("ccgate.cli")}, name
+
+
+def test_one_module_connects_to_the_usage_log() -> None:
+    connecting = sorted(
+        str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py") if "sqlite3.connect(" in path.read_text()
+    )
+    # sealed.py holds its own database (sealed.db), not the usage log.
+    assert connecting == ["sealed.py", "usage/db.py"]

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from ccgate import paths
 from ccgate.errors import CcgateError
-
-BUSY_TIMEOUT_MS = 5000
+from ccgate.usage.db import open_db
 
 
 class LogOutdated(CcgateError):
@@ -32,8 +31,7 @@ def log_path() -> Path:
 
 def connect_readonly(path: Path) -> sqlite3.Connection:
     """A bare read-only connection, safe to hand to another thread (the parallel slices)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn = open_db(path, readonly=True)
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -73,7 +71,7 @@ def upgrade_log(path: Path) -> list[str]:
 
     from ccgate.usage import store
 
-    conn = store.open_db(path)
+    conn = open_db(path)
     try:
         ran = store.migrate(conn)
     finally:

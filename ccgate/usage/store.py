@@ -18,7 +18,6 @@ import dataclasses
 import functools
 import itertools
 import operator
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -26,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from ccgate import paths
+from ccgate.usage.db import create_private, open_db
 from ccgate.usage.model import SEEN_GATEWAY, SEEN_TRANSCRIPT, UsageRecord
 
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = []
-BUSY_TIMEOUT_MS = 5000
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(UsageRecord))
 
@@ -387,29 +386,11 @@ def migrate(conn: sqlite3.Connection, upto: str | None = None) -> list[str]:
     return ran
 
 
-def _create_private(path: Path) -> None:
-    """Create the database file 0600 before SQLite opens it (SQLite would use the umask)."""
-    paths.ensure_private_dir(path.parent)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-
-
-def open_db(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    """A bare connection in autocommit mode (transactions are explicit) with the busy timeout set."""
-    if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-    else:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    return conn
-
-
 def connect(path: Path | None = None, *, upto: str | None = None) -> sqlite3.Connection:
     """Open (creating and migrating as needed) the usage database; WAL mode, file 0600."""
     path = paths.usage_db() if path is None else Path(path)
     if not path.exists():
-        _create_private(path)
+        create_private(path)
     conn = open_db(path)
     try:
         conn.execute("PRAGMA journal_mode = WAL")

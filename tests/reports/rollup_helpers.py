@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from ccgate.usage import store
+from ccgate.usage.db import open_db
 from ccgate.usage.model import UsageRecord
 
 
@@ -21,7 +22,7 @@ def raw_only_copy(db: Path, dest: Path) -> sqlite3.Connection:
         copy.execute(f"DROP TABLE {table}")
     copy.commit()
     copy.close()
-    return store.open_db(dest)
+    return open_db(dest)
 
 
 def insert_into_old_schema(conn: sqlite3.Connection, records: list[UsageRecord]) -> None:

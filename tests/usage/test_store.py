@@ -12,6 +12,7 @@ import pytest
 from ccgate import paths
 from ccgate.reports import feed
 from ccgate.usage import store
+from ccgate.usage.db import open_db
 from ccgate.usage.model import UsageRecord
 
 # The schema ccgate's first usage-log release wrote (migration m001_requests), frozen here as SQL so
@@ -90,9 +91,9 @@ def test_migration_another_process_applied_meanwhile_is_skipped(
     # run B's migrations again (m004's CREATE TABLE would fail and `ccgate stats` would crash).
     db = tmp_path / "usage.db"
     store.connect(db, upto="m003_billing_agents_speed").close()
-    stale = store.applied_migrations(store.open_db(db))
+    stale = store.applied_migrations(open_db(db))
     store.connect(db).close()  # "process B" brings the file up to date
-    late = store.open_db(db)
+    late = open_db(db)
     monkeypatch.setattr(store, "applied_migrations", lambda conn: stale)
     assert store.migrate(late) == []
     monkeypatch.undo()
