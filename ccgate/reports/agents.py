@@ -13,6 +13,7 @@ import sqlite3
 from typing import Any
 
 from ccgate.reports.context import ReportContext
+from ccgate.reports.rules import PRICED_COLUMNS
 
 TOTAL_KEYS = (
     "requests",
@@ -36,13 +37,7 @@ TREE_COLUMNS = (
     "inference_geo",
     "profile",
     "project",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_write_other_tokens",
-    "output_tokens",
-    "web_search_requests",
+    *PRICED_COLUMNS,
 )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ccgate.reports.context import ReportContext
-from ccgate.reports.rules import is_error
+from ccgate.reports.rules import PRICED_COLUMNS, is_error
 
 FEED_FIELDS = (
     "id",
@@ -34,13 +34,7 @@ FEED_FIELDS = (
     "credential_kind",
     "ttfb_ms",
     "duration_ms",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_write_other_tokens",
-    "output_tokens",
-    "web_search_requests",
+    *PRICED_COLUMNS,
     "count_tokens_input",
     "billing",
     "service_tier",

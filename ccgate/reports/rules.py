@@ -72,17 +72,21 @@ def needs_price(sums: TokenSums) -> bool:
     return sums.total > 0 or sums.web_search > 0
 
 
+# The columns of `requests` that carry priced usage, in TokenSums' order.
+PRICED_COLUMNS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_write_other_tokens",
+    "output_tokens",
+    "web_search_requests",
+)
+
+
 def sums_of(row: Mapping[str, Any]) -> TokenSums:
     """The token classes of a `requests` row (or UsageRecord fields as a mapping)."""
-    return TokenSums(
-        row["input_tokens"] or 0,
-        row["cache_read_tokens"] or 0,
-        row["cache_write_5m_tokens"] or 0,
-        row["cache_write_1h_tokens"] or 0,
-        row["cache_write_other_tokens"] or 0,
-        row["output_tokens"] or 0,
-        row["web_search_requests"] or 0,
-    )
+    return TokenSums(*(row[column] or 0 for column in PRICED_COLUMNS))
 
 
 # --- the price card of one request: prompt band, US-only inference, fast mode -------------------

@@ -30,22 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from ccgate.errors import CcgateError, UsageError
+from ccgate.reports.rules import PRICED_COLUMNS
 from ccgate.usage import store, transcripts
 from ccgate.usage.model import SEEN_GATEWAY, SEEN_TRANSCRIPT, UsageRecord
 
 EXPORT_FORMAT = "ccgate-ledger/1"
 # Columns an export leaves out: the credential fingerprint identifies a secret across machines.
 NOT_EXPORTED = frozenset({"credential_fp", "origin_key", "machine"})
-TOKEN_FIELDS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_write_other_tokens",
-    "output_tokens",
-    "web_search_requests",
-    "web_fetch_requests",
-)
+TOKEN_FIELDS = (*PRICED_COLUMNS, "web_fetch_requests")
 
 
 @dataclass(frozen=True, slots=True)
