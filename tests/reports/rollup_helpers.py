@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from ccgate.usage import store
 from ccgate.usage.db import open_db
 from ccgate.usage.model import UsageRecord
 
