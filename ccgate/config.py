@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ccgate import paths
 from ccgate.errors import ConfigError, UsageError
@@ -36,6 +36,9 @@ PORT_RANGE = (1, 65535)
 # CCGATE_*_DIR directories, e.g. a test suite, listens and looks for its forwarder there.
 PORT_ENV = "CCGATE_PORT"
 
+if TYPE_CHECKING:
+    from ccgate.budgets import Budget
+
 
 @dataclass(slots=True)
 class Settings:
@@ -49,6 +52,10 @@ class Settings:
     secret_store: str = "keyring"
     plan_monthly_usd: float | None = None
     sealed_ttl_days: float = 30.0
+    # Alerts (ccgate/alerts.py): a command that gets each alert as JSON on stdin (a string runs
+    # through /bin/sh, a list is the argv), and whether a desktop notification is shown too.
+    alert_command: str | list[str] | None = None
+    desktop_notifications: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,8 @@ RULES: dict[str, Rule] = {
     "secret_store": Rule((str,)),
     "plan_monthly_usd": Rule((int, float), 0, 1_000_000),
     "sealed_ttl_days": Rule((int, float), 1 / 24, 3650, "days a sealed handle lives unused"),
+    "alert_command": Rule((str, list)),
+    "desktop_notifications": Rule((bool,)),
 }
 SECRET_STORES = ("keyring", "file")
 
@@ -105,6 +114,13 @@ class Config:
     @property
     def prices(self) -> dict[str, dict[str, Any]]:
         return dict(self.data.get("prices", {}))
+
+    @property
+    def budgets(self) -> dict[str, Budget]:
+        """[budgets.PROFILE] tables, checked when asked for (a bad one never stops `ccgate use`)."""
+        from ccgate.budgets import parse_budgets
+
+        return parse_budgets(self.path, self.data.get("budgets"))
 
     def set_setting(self, key: str, value: Any) -> None:
         table = self.data.setdefault("settings", {})
@@ -174,6 +190,11 @@ def _parse_settings(path: Path, table: Any) -> Settings:
         raise ConfigError(f"{path}: settings.host is empty; use an address such as 127.0.0.1")
     if not all(isinstance(origin, str) for origin in settings.allowed_origins):
         raise ConfigError(f"{path}: settings.allowed_origins must be a list of strings")
+    command = settings.alert_command
+    if isinstance(command, list) and not (command and all(isinstance(arg, str) for arg in command)):
+        raise ConfigError(f"{path}: settings.alert_command must be a command line or a list of its words; fix the file")
+    if isinstance(command, str) and not command.strip():
+        settings.alert_command = None
     if env_port := os.environ.get(PORT_ENV):
         settings.port = _port_from_env(env_port)
     return settings
@@ -190,7 +211,7 @@ def _port_from_env(text: str) -> int:
 
 
 def _checked(path: Path, key: str, value: Any, rule: Rule) -> Any:
-    if not isinstance(value, rule.types) or isinstance(value, bool):
+    if not isinstance(value, rule.types) or (isinstance(value, bool) and bool not in rule.types):
         wanted = "a number" if float in rule.types else _TYPE_NAMES[rule.types[0]]
         raise ConfigError(f"{path}: settings.{key} must be {wanted}, not {_shown(value)}; fix the file")
     if rule.low is None or rule.high is None:
@@ -204,7 +225,7 @@ def _checked(path: Path, key: str, value: Any, rule: Rule) -> Any:
     return value
 
 
-_TYPE_NAMES = {str: "a string", int: "a whole number", list: "a list"}
+_TYPE_NAMES = {str: "a string", int: "a whole number", list: "a list", bool: "true or false"}
 
 
 def _shown(value: Any) -> str:

@@ -14,6 +14,7 @@ import sys
 import typer
 
 from ccgate import __version__
+from ccgate.cli import budget as budget_cli
 from ccgate.cli import doctor as doctor_cli
 from ccgate.cli import exec_ as exec_cli
 from ccgate.cli import log as log_cli
@@ -80,6 +81,7 @@ shellcmds.register(app)
 serve_cli.register(app)
 log_cli.register(app)
 stats_cli.register(app)
+budget_cli.register(app)
 doctor_cli.register(app)
 service_cli.register(app)
 ui_cli.register(app)
