@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -18,6 +19,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ccgate.gateway.credentials import Decision, has_client_credential, passed_through
+from ccgate.gateway.guard import Guard
 from ccgate.gateway.refused import Refused
 from ccgate.gateway.routing import ConfigCache, Route, resolve_route
 from ccgate.gateway.sealing import SecretBroker
@@ -82,6 +84,7 @@ class Forwarder:
         self.sink = sink
         self.counters = Counters()
         self.broker = SecretBroker()
+        self.guard = Guard(configs, sink)  # budgets, fallback, alerts (gateway/guard.py)
         self._connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
 
@@ -94,8 +97,10 @@ class Forwarder:
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
             cookie_jar=aiohttp.DummyCookieJar(),
         )
+        await self.guard.start()
 
     async def close(self) -> None:
+        await self.guard.close()
         if self._session is not None:
             await self._session.close()
         await asyncio.get_running_loop().run_in_executor(None, self.broker.close)
@@ -131,7 +136,10 @@ class Forwarder:
             route = resolve_route(self.configs.get(), request.raw_path)
         except Refused as refused:
             return self._refuse(ex, refused)
+        route = self.guard.route(route)  # a used-up subscription's fallback (gateway/guard.py)
         ex.profile, ex.path = route.profile_name, route.path
+        if (spent := self.guard.refusal(route)) is not None:  # a spent budget: nothing goes upstream
+            return self._refuse(ex, spent)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -147,9 +155,13 @@ class Forwarder:
 
     def _refuse(self, ex: Exchange, refused: Refused) -> web.Response:
         ex.status, ex.outcome, ex.error = refused.status, "rejected", refused.message
-        return anthropic_error(refused.status, refused.error_type, refused.message)
+        response = anthropic_error(refused.status, refused.error_type, refused.message)
+        response.headers.update(refused.headers)
+        return response
 
     async def _credentials(self, route: Route, request: web.Request) -> Decision:
+        if (diverted := await self.guard.credentials(route, request.headers, self.broker)) is not None:
+            return diverted  # the fallback's own credential, never the client's
         config = self.configs.get()
         swapped = await self.broker.unsealed(config, route.profile, request.headers)
         if swapped is not None:
@@ -178,6 +190,8 @@ class Forwarder:
             reason = exc.__class__.__name__
             return self._failed(ex, 502, "upstream_unreachable", f"ccgate: cannot reach {route.upstream} ({reason})")
         ex.ttfb_ms = (time.perf_counter() - t0) * 1000
+        if self.guard.takes_over(route, upstream):  # 429 "rejected" on a subscription with a fallback
+            return await self.guard.take_over(self, request, route, body, upstream, ex)
         async with upstream:
             return await self._stream_back(request, upstream, ex)
 
@@ -241,19 +255,20 @@ def _abort(request: web.Request) -> None:
         request.transport.abort()
 
 
-def upstream_headers(incoming: CIMultiDict[str] | object, decision: Decision, upstream: URL) -> CIMultiDict[str]:
+def upstream_headers(incoming: Mapping[str, str], decision: Decision, upstream: URL) -> CIMultiDict[str]:
     headers: CIMultiDict[str] = CIMultiDict()
-    connection_listed = {t.strip().lower() for t in incoming.get("connection", "").split(",")}  # type: ignore[attr-defined]
-    for name, value in incoming.items():  # type: ignore[attr-defined]
+    connection = incoming.get("connection")
+    listed = {t.strip().lower() for t in connection.split(",")} if connection else set()
+    add = headers.add
+    for name, value in incoming.items():
         lower = name.lower()
-        if lower in HOP_BY_HOP or lower in connection_listed:
-            continue
-        headers.add(name, value)
+        if lower not in HOP_BY_HOP and lower not in listed:
+            add(name, value)
     for name, value in decision.set_headers.items():
         headers.popall(name, None)
         if value:
             headers[name] = value
-    wanted = accepted_encodings(incoming.get("accept-encoding"))  # type: ignore[attr-defined]
+    wanted = accepted_encodings(incoming.get("accept-encoding"))
     if wanted:
         headers["Accept-Encoding"] = wanted
     headers["Host"] = upstream.raw_authority
