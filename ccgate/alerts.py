@@ -23,8 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -314,6 +312,8 @@ def deliver(alert: Alert, settings: Any) -> None:
 
 def desktop_command(alert: Alert, platform: str | None = None) -> list[str] | None:
     """The notifier's argv (texts as arguments, never code), or None where there is none."""
+    import shutil
+
     platform = platform or sys.platform
     if platform == "darwin":
         if shutil.which("osascript") is None:
@@ -331,6 +331,8 @@ def desktop_command(alert: Alert, platform: str | None = None) -> list[str] | No
 
 
 def _run(argv: list[str] | None, stdin: str | None, what: str) -> None:
+    import subprocess
+
     if not argv:
         return
     try:
