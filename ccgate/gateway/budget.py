@@ -231,7 +231,7 @@ class BudgetGuard:
         config = self._config_fn()
         self._ctx = await asyncio.get_running_loop().run_in_executor(None, lambda: context.build(config))
         self._adopt(config)
-        await self._read(config)
+        await self._read()
 
     async def close(self) -> None:
         if self._reading is not None and not self._reading.done():
@@ -239,8 +239,13 @@ class BudgetGuard:
 
     # --- on the loop ----------------------------------------------------------------------
 
-    def refusal(self, profile: str | None, now: float) -> Refused | None:
+    async def refusal(self, profile: str | None, now: float) -> Refused | None:
+        """The answer to a request of `profile` if one of its budget's periods is spent, else None.
+
+        Right after config.toml changed what the figures depend on, this waits for the new reading."""
         self._refresh()
+        if self._reading is not None and not self._reading.done():
+            await asyncio.shield(self._reading)
         budget = self._budgets.get(profile or "")
         if budget is None or self._spent is None:
             return None
@@ -273,7 +278,7 @@ class BudgetGuard:
         if config is not self._config:
             self._adopt(config)
             if figures_key(config) != self._key:
-                self._schedule_read(config)
+                self._schedule_read()
             elif self._spent is not None:
                 self._alert_all()
         return config
@@ -286,27 +291,28 @@ class BudgetGuard:
         except CcgateError as exc:
             log.warning("budgets: %s; keeping the budgets read before", exc.message)
 
-    def _schedule_read(self, config: Config) -> None:
+    def _schedule_read(self) -> None:
         if self._reading is not None and not self._reading.done():
             self._again = True  # a reading is under way: another follows it, with the newest config
             return
-        self._reading = asyncio.get_running_loop().create_task(self._read(config))
+        self._reading = asyncio.get_running_loop().create_task(self._read())
 
-    async def _read(self, config: Config) -> None:
+    async def _read(self) -> None:
         import time
 
-        self._key = figures_key(config)
         loop = asyncio.get_running_loop()
-        try:
-            reading = await loop.run_in_executor(None, read_spent, self._db_path(), config, time.time())
-        except (CcgateError, sqlite3.Error) as exc:
-            log.warning("budgets: cannot read what was spent (%s); counting from the requests from now on", exc)
-            reading = Reading(self._ctx.tz, {})
-        self._spent = merge(reading, list(self._recent))
+        while True:
+            config, self._again = self._config_fn(), False
+            self._key = figures_key(config)
+            try:
+                reading = await loop.run_in_executor(None, read_spent, self._db_path(), config, time.time())
+            except (CcgateError, sqlite3.Error) as exc:
+                log.warning("budgets: cannot read what was spent (%s); counting the requests from now on", exc)
+                reading = Reading(self._ctx.tz, {})
+            self._spent = merge(reading, list(self._recent))
+            if not self._again:
+                break
         self._alert_all()
-        if self._again:
-            self._again = False
-            self._schedule_read(self._config_fn())
 
     def _alert_all(self) -> None:
         import time

@@ -82,13 +82,13 @@ class Guard:
             return None
         return Diverted(target.profile, target.upstream, target.path, origin=route.profile.name)
 
-    def refusal(self, route: Route) -> Refused | None:
+    async def refusal(self, route: Route) -> Refused | None:
         """A spent budget's answer for a request that would spend (/v1/messages), or None."""
         from ccgate.usage.record import classify_endpoint
 
         if route.profile is None or classify_endpoint(route.path) != "messages":
             return None
-        return self.budgets.refusal(route.profile.name, time.time())
+        return await self.budgets.refusal(route.profile.name, time.time())
 
     async def credentials(self, route: Route, headers: Mapping[str, str], broker: SecretBroker) -> Decision | None:
         """The fallback's own credential for a diverted request; None for any other."""
@@ -147,7 +147,7 @@ class Guard:
                     ),
                 )
             second.profile = diverted.profile_name
-            refused = self.refusal(diverted)
+            refused = await self.refusal(diverted)
             if refused is not None:
                 return forwarder._refuse(second, refused)
             try:

@@ -138,7 +138,7 @@ class Forwarder:
             return self._refuse(ex, refused)
         route = self.guard.route(route)  # a used-up subscription's fallback (gateway/guard.py)
         ex.profile, ex.path = route.profile_name, route.path
-        if (spent := self.guard.refusal(route)) is not None:  # a spent budget: nothing goes upstream
+        if (spent := await self.guard.refusal(route)) is not None:  # a spent budget: nothing goes upstream
             return self._refuse(ex, spent)
         try:
             body = await request.read()
