@@ -103,6 +103,8 @@ def ccgate_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
         monkeypatch.delenv(var, raising=False)
     # Nothing listens there: a forwarder the test did not start is never found by accident.
     monkeypatch.setenv("CCGATE_PORT", str(_unused_port()))
+    # Alerts never pop a real desktop notification (tests/test_alerts.py checks the notifier's argv).
+    monkeypatch.setenv("CCGATE_DESKTOP_NOTIFY", "0")
     return root
 
 
