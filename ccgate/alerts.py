@@ -364,6 +364,7 @@ class AlertCenter:
         self._path = path
         self._known: dict[str, Any] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccgate-alerts")
+        self._closed = False
 
     async def start(self) -> None:
         import asyncio
@@ -371,6 +372,8 @@ class AlertCenter:
         self._known = await asyncio.get_running_loop().run_in_executor(self._pool, settled, self._path)
 
     def fire(self, alerts: Iterable[Alert]) -> None:
+        if self._closed:
+            return  # the forwarder is stopping: the usage log's last records alert nothing more
         now = time.time()
         for alert in alerts:
             if is_settled(self._known, alert.key, now):
@@ -391,4 +394,5 @@ class AlertCenter:
     async def close(self) -> None:
         import asyncio
 
+        self._closed = True
         await asyncio.get_running_loop().run_in_executor(None, lambda: self._pool.shutdown(wait=True))

@@ -94,8 +94,9 @@ def test_a_used_up_max_is_answered_by_its_fallback_until_the_reset(
         add_profile("max", "max-oauth", secret=MAX, base_url=sub.url)
         add_profile("api", "api-key", secret=API, base_url=api.url)
         ccgate("profile", "edit", "max", "--fallback", "api")
-        sub.reject_until = float(math.ceil(time.time()) + 4)  # the reset header says whole seconds
         with Gate(port=port) as gate:
+            # Long enough for a slow start of Claude Code; whole seconds, as the reset header says it.
+            sub.reject_until = float(math.ceil(time.time()) + 8)
             used_up, _ = _prompt(ccgate, "max", claude, home, "say hi")
             refused = len(_messages(sub))
             while time.time() < sub.reject_until:  # the window resets

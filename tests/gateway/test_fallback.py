@@ -105,8 +105,8 @@ def test_a_used_up_subscription_is_answered_by_the_fallback_until_its_reset(
 ) -> None:
     sub, api = two
     ccgate("profile", "edit", "max", "--fallback", "api")
-    sub.reject_until = float(math.ceil(time.time()) + 2)  # whole seconds, as the reset header says it
     with Gate() as gate:
+        sub.reject_until = float(math.ceil(time.time()) + 3)  # whole seconds, as the reset header says it
         answer = _ask(gate)
         assert answer.status_code == 200
         assert "api:chunk0" in answer.text and "rejected" not in answer.text
