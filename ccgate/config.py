@@ -58,6 +58,10 @@ class Settings:
     import_while_serving: bool = True
     import_before_stats: bool = True
     machine_name: str | None = None
+    # Alerts (ccgate/alerts.py): a command that gets each alert as JSON on stdin (a string runs
+    # through /bin/sh, a list is the argv), and whether a desktop notification is shown too.
+    alert_command: str | list[str] | None = None
+    desktop_notifications: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,8 @@ RULES: dict[str, Rule] = {
     "import_while_serving": Rule((bool,)),
     "import_before_stats": Rule((bool,)),
     "machine_name": Rule((str,)),
+    "alert_command": Rule((str, list)),
+    "desktop_notifications": Rule((bool,)),
 }
 SECRET_STORES = ("keyring", "file")
 
@@ -188,6 +194,11 @@ def _parse_settings(path: Path, table: Any) -> Settings:
         raise ConfigError(f"{path}: settings.host is empty; use an address such as 127.0.0.1")
     if not all(isinstance(origin, str) for origin in settings.allowed_origins):
         raise ConfigError(f"{path}: settings.allowed_origins must be a list of strings")
+    command = settings.alert_command
+    if isinstance(command, list) and not (command and all(isinstance(arg, str) for arg in command)):
+        raise ConfigError(f"{path}: settings.alert_command must be a command line or a list of its words; fix the file")
+    if isinstance(command, str) and not command.strip():
+        settings.alert_command = None
     if env_port := os.environ.get(PORT_ENV):
         settings.port = _port_from_env(env_port)
     return settings

@@ -25,6 +25,9 @@ Status = Literal["ok", "warn", "fail"]
 RECENT_S = 7 * 86400
 SCRUB_VAR = "CLAUDE_CODE_SUBPROCESS_ENV_SCRUB"
 CHECK_NAMES = {"api_billed": "billing", "unauthorized": "token"}
+# Alerts doctor lists: the usage-log alarms already cover 401s and API billing, and the secret
+# checks the tokens' and logins' ends.
+DOCTOR_ALERTS = frozenset({"budget_warn", "budget_spent", "limit", "fallback"})
 
 
 @dataclass(slots=True, frozen=True)
@@ -53,11 +56,13 @@ def run(env: Mapping[str, str], cwd: Path, *, online: bool = False) -> list[Chec
     if store is not None:
         checks.extend(_secrets(profiles, store))
     checks.extend(_logins(profiles))
+    checks.extend(_secret_lifetimes(profiles, time.time()))
     checks.extend(_injection(profiles))
     checks.extend(_environment(env))
     checks.extend(_claude_settings(env, cwd))
     checks.append(_forwarder(config))
     checks.extend(_usage_log(config))
+    checks.extend(_alerts(time.time()))
     if online:
         checks.extend(_online(profiles))
     return checks
@@ -116,6 +121,46 @@ def _logins(profiles: list[Profile]) -> Iterator[Check]:
                 "claude-login with no login yet",
                 f"ccgate exec {profile.name} -- claude, then /login",
             )
+
+
+def _secret_lifetimes(profiles: list[Profile], now: float) -> Iterator[Check]:
+    """A setup-token's year (from when ccgate stored it), a claude-login's stored expiry (never the token)."""
+    from datetime import datetime
+
+    from ccgate import health_check as life
+
+    for profile in profiles:
+        state = life.setup_token_state(profile, now)
+        if state is not None and profile.secret_stored is not None:
+            days = life.secret_age_days(profile, now) or 0.0
+            end = datetime.fromtimestamp(profile.secret_stored.timestamp() + life.SETUP_TOKEN_DAYS * life.DAY_S)
+            detail = f"token stored {days:.0f} days ago ({life.stored_iso(profile)}); a setup-token lasts about a year"
+            fix = f"claude setup-token, then ccgate profile edit {profile.name} --secret"
+            if state == "expired":
+                yield Check(f"setup-token {profile.name}", "fail", f"{detail}: it has reached its year", fix)
+            elif state == "near":
+                yield Check(f"setup-token {profile.name}", "warn", f"{detail}: it ends {end:%Y-%m-%d}", fix)
+            else:
+                yield Check(f"setup-token {profile.name}", "ok", f"{detail} (until {end:%Y-%m-%d})")
+        login = life.login_state(profile, now)
+        expires = life.login_expiry(profile)
+        if login is not None and expires is not None:
+            when = datetime.fromtimestamp(expires).strftime("%Y-%m-%d %H:%M")
+            fix = f"ccgate exec {profile.name} -- claude (it refreshes the login; /login there if it asks)"
+            if login == "ok":
+                yield Check(f"login {profile.name}", "ok", f"stored login valid until {when}")
+            else:
+                verb = "expired" if login == "expired" else "expires"
+                yield Check(f"login {profile.name}", "warn", f"the stored login {verb} {when}", fix)
+
+
+def _alerts(now: float) -> Iterator[Check]:
+    """The alerts still current that no other check covers (budgets, limits, fallbacks)."""
+    from ccgate import alerts
+
+    for alert in alerts.current(now):
+        if alert.kind in DOCTOR_ALERTS:
+            yield Check(f"alert {alert.profile or alert.kind}", "warn", alert.message, alert.fix)
 
 
 def _injection(profiles: list[Profile]) -> Iterator[Check]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -96,6 +97,10 @@ class Profile:
     config_dir: str | None = None  # exported as CLAUDE_CONFIG_DIR: one Claude Code login per dir
     own_config_dir: bool = False  # ccgate created config_dir (under its data dir)
     scrub_subprocess_env: bool = False
+    # Opt-in: when this subscription answers that its window is used up (429, unified status
+    # "rejected"), the forwarder sends the request to this profile instead (gateway/fallback.py).
+    fallback: str | None = None
+    secret_stored: datetime | None = None  # when the secret was stored (never the secret)
 
     @property
     def needs_secret(self) -> bool:
@@ -112,10 +117,12 @@ class Profile:
 
     def to_table(self) -> dict[str, Any]:
         table: dict[str, Any] = {"kind": self.kind}
-        for key in ("base_url", "via_max", "config_dir", *MODEL_SETTINGS):
+        for key in ("base_url", "via_max", "config_dir", "fallback", *MODEL_SETTINGS):
             value = getattr(self, key)
             if value:
                 table[key] = value
+        if self.secret_stored is not None:
+            table["secret_stored"] = self.secret_stored
         if self.headers:
             table["headers"] = list(self.headers)
         if self.env:
@@ -192,11 +199,16 @@ def profile_from_table(name: str, table: Mapping[str, Any], source: str = "confi
     if kind not in KINDS:
         raise bad(f"kind must be one of {', '.join(KINDS)}")
     profile = Profile(name=name, kind=kind)
-    for key in ("base_url", "via_max", "config_dir", *MODEL_SETTINGS):
+    for key in ("base_url", "via_max", "config_dir", "fallback", *MODEL_SETTINGS):
         value = table.get(key)
         if value is not None and not isinstance(value, str):
             raise bad(f"{key} must be a string")
         setattr(profile, key, value or None)
+    stored = table.get("secret_stored")
+    if stored is not None:
+        if not isinstance(stored, datetime) or stored.tzinfo is None:
+            raise bad("secret_stored must be a date and time with its offset (1979-05-27T07:32:00Z)")
+        profile.secret_stored = stored
     headers = table.get("headers", [])
     if not isinstance(headers, list) or not all(isinstance(h, str) for h in headers):
         raise bad("headers must be a list of 'Name: value' strings")

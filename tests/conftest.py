@@ -108,6 +108,8 @@ def ccgate_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    # Alerts never pop a real desktop notification (tests/test_alerts.py checks the notifier's argv).
+    monkeypatch.setenv("CCGATE_DESKTOP_NOTIFY", "0")
     return root
 
 

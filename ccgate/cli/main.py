@@ -14,6 +14,7 @@ import sys
 import typer
 
 from ccgate import __version__
+from ccgate.cli import budget as budget_cli
 from ccgate.cli import doctor as doctor_cli
 from ccgate.cli import exec_ as exec_cli
 from ccgate.cli import ledger as ledger_cli
@@ -82,6 +83,7 @@ serve_cli.register(app)
 log_cli.register(app)
 stats_cli.register(app)
 ledger_cli.register(app)
+budget_cli.register(app)
 doctor_cli.register(app)
 service_cli.register(app)
 ui_cli.register(app)

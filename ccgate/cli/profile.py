@@ -65,6 +65,13 @@ ScrubOpt = typer.Option(
     "--scrub-subprocess-env/--no-scrub-subprocess-env",
     help="Export CLAUDE_CODE_SUBPROCESS_ENV_SCRUB=1: Claude Code hides credentials from the commands it runs.",
 )
+FallbackOpt = typer.Option(
+    None,
+    "--fallback",
+    help="Subscription profiles: when the window is used up (429 'rejected'), the forwarder sends the request "
+    "to this profile, with its own credential, until the reset ('' removes it).",
+    autocompletion=complete_profile,
+)
 InjectOpt = typer.Option(
     None,
     "--inject-credential/--no-inject-credential",
@@ -92,6 +99,7 @@ def _apply_settings(
     config_dir: str | None = None,
     own_config_dir: bool = False,
     scrub: bool | None = None,
+    fallback: str | None = None,
 ) -> None:
     for option, value in (
         ("--base-url", base_url),
@@ -101,6 +109,7 @@ def _apply_settings(
         ("--haiku-model", haiku_model),
         ("--via-max", via_max),
         ("--config-dir", config_dir),
+        ("--fallback", fallback),
         *(("--header", h) for h in header or []),
         *(("--env", e) for e in env or []),
     ):
@@ -141,6 +150,8 @@ def _apply_settings(
         profile.via_max = via_max or None
     if inject is not None:
         profile.inject_credential = inject
+    if fallback is not None:
+        profile.fallback = fallback or None
 
 
 def _check(config: Config, profile: Profile, *, warn_injection: bool = True) -> None:
@@ -151,11 +162,32 @@ def _check(config: Config, profile: Profile, *, warn_injection: bool = True) -> 
             raise UsageError("--via-max applies to litellm-key profiles only")
         if get_profile(config, profile.via_max).kind != "max-oauth":
             raise UsageError(f"--via-max {profile.via_max!r} is not a max-oauth profile")
+    if profile.fallback:
+        _check_fallback(config, profile)
     if profile.inject_credential and warn_injection:
         warn(
             f"inject_credential is on for {profile.name!r}: any local process or web page that "
             "reaches the forwarder's port can spend this secret"
         )
+
+
+def _check_fallback(config: Config, profile: Profile) -> None:
+    from ccgate.gateway.fallback import FALLBACK_KINDS
+    from ccgate.reports.rules import ProfileSet
+
+    tables = {**config.profiles, profile.name: profile.to_table()}
+    if not ProfileSet.from_tables(tables).uses_subscription(profile.name):
+        raise UsageError("--fallback applies to subscription profiles (max-oauth, claude-login, --via-max)")
+    if profile.fallback == profile.name:
+        raise UsageError(f"--fallback {profile.name!r}: a profile cannot fall back to itself")
+    target = get_profile(config, profile.fallback or "")
+    if target.kind not in FALLBACK_KINDS:
+        raise UsageError(
+            f"--fallback {target.name!r}: a {target.kind} profile has no secret the forwarder can send; "
+            f"choose a {join_words(sorted(FALLBACK_KINDS))} profile"
+        )
+    if target.fallback:
+        raise UsageError(f"--fallback {target.name!r}: it has a fallback of its own (one hop only)")
 
 
 def _opt_into_file_store(config: Config, insecure: bool) -> None:
@@ -165,9 +197,12 @@ def _opt_into_file_store(config: Config, insecure: bool) -> None:
 
 
 def _store_secret(config: Config, profile: Profile, secret: str) -> None:
+    from ccgate.health_check import now_stamp
+
     if not looks_like(profile.kind, secret):
         warn(f"this secret does not look like a {profile.kind} credential; stored anyway")
     store_for(config).set(profile.name, secret)
+    profile.secret_stored = now_stamp()  # its age, never the secret: doctor warns before a token's year
 
 
 def _refuse_existing(config: Config, name: str) -> None:
@@ -217,6 +252,7 @@ def add(
     config_dir: str | None = ConfigDirOpt,
     own_config_dir: bool = OwnConfigDirOpt,
     scrub: bool | None = ScrubOpt,
+    fallback: str | None = FallbackOpt,
     secret_stdin: bool = StdinOpt,
     insecure_storage: bool = InsecureOpt,
 ) -> None:
@@ -242,6 +278,7 @@ def add(
         config_dir=config_dir,
         own_config_dir=own_config_dir,
         scrub=scrub,
+        fallback=fallback,
     )
     _check(config, profile)
     secret = None
@@ -256,7 +293,11 @@ def add(
     print(f'added profile {name!r} ({profile.kind}); switch with: eval "$(ccgate use {name})"')
 
 
-@profile_app.command("edit", epilog="Example: ccgate profile edit max --opus-model 'claude-opus-4-8[1m]'")
+@profile_app.command(
+    "edit",
+    epilog="Examples: ccgate profile edit max --opus-model 'claude-opus-4-8[1m]'; "
+    "ccgate profile edit max --fallback api",
+)
 def edit(
     name: str = typer.Argument(..., help="Profile to change.", autocompletion=complete_profile),
     base_url: str | None = BaseUrlOpt,
@@ -272,6 +313,7 @@ def edit(
     config_dir: str | None = ConfigDirOpt,
     own_config_dir: bool = OwnConfigDirOpt,
     scrub: bool | None = ScrubOpt,
+    fallback: str | None = FallbackOpt,
     secret: bool = typer.Option(False, "--secret", help="Replace the secret (hidden prompt)."),
     secret_stdin: bool = StdinOpt,
     insecure_storage: bool = InsecureOpt,
@@ -304,6 +346,7 @@ def edit(
             config_dir=config_dir,
             own_config_dir=own_config_dir,
             scrub=scrub,
+            fallback=fallback,
         )
     print(f"updated profile {name!r}")
 
@@ -341,7 +384,28 @@ def _describe(config: Config, profile: Profile, stored: bool | None, active: str
         "config_dir": profile.config_dir,
         "logged_in": _logged_in(profile),
         "scrub_subprocess_env": profile.scrub_subprocess_env,
+        "fallback": profile.fallback,
+        "secret_stored_at": profile.secret_stored.isoformat() if profile.secret_stored else None,
+        "secret_age_days": _age_days(profile),
     }
+
+
+def _age_days(profile: Profile) -> float | None:
+    import time
+
+    from ccgate.health_check import secret_age_days
+
+    age = secret_age_days(profile, time.time())
+    return None if age is None else round(age, 2)
+
+
+def _age_text(days: float) -> str:
+    """`today`, `3 d`, `5 mo`: how long ago a secret was stored."""
+    if days < 1:
+        return "today"
+    if days < 60:
+        return f"{int(days)} d"
+    return f"{int(days // 30.44)} mo"
 
 
 def _logged_in(profile: Profile) -> bool | None:
@@ -370,9 +434,10 @@ SECRET_MARKS = {True: "✓", False: "✗ missing", None: "-"}
 
 @profile_app.command("list", epilog="Example: ccgate profile list --json")
 def list_(json_out: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """List profiles: kind, base URL, whether the secret is stored, which is active here.
+    """List profiles: kind, base URL, whether the secret is stored (and how long ago), which is active here.
 
-    secret_stored (JSON) is null for kinds without a secret and when the keyring cannot be read.
+    secret_stored (JSON) is null for kinds without a secret and when the keyring cannot be read;
+    secret_stored_at and secret_age_days are null for secrets stored before ccgate kept the date.
     """
     config = load()
     active = active_profile()
@@ -389,13 +454,17 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Machine-readable 
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for col in ("", "name", "kind", "base URL", "secret", "login"):
+    fallbacks = any(r["fallback"] for r in rows)
+    for col in ("", "name", "kind", "base URL", "secret", "login", *(["fallback"] * fallbacks)):
         table.add_column(col)
     for r in rows:
         unknown = r["secret_stored"] is None and r["kind"] in KINDS_WITH_SECRET
         secret = "? (keyring unreadable)" if unknown else SECRET_MARKS[r["secret_stored"]]
+        if r["secret_stored"] and r["secret_age_days"] is not None:
+            secret += f" {_age_text(r['secret_age_days'])}"  # how long ago it was stored
         login = {True: "✓", False: "✗ none yet", None: "-"}[r["logged_in"]]
-        table.add_row("*" if r["active"] else "", r["name"], r["kind"], r["base_url"] or "-", secret, login)
+        cells = ["*" if r["active"] else "", r["name"], r["kind"], r["base_url"] or "-", secret, login]
+        table.add_row(*cells, *([r["fallback"] or "-"] * fallbacks))
     Console().print(table)
 
 
@@ -441,10 +510,19 @@ def rm(
             noun = plural(len(riders), "profile").split(" ", 1)[1]
             verb = "rides" if len(riders) == 1 else "ride"
             raise UsageError(f"{noun} {join_words(riders)} {verb} on {name!r} (--via-max); change them first")
+        falling = [p.name for p in all_profiles(config) if p.fallback == name]
+        if falling:
+            raise UsageError(
+                f"{join_words(falling)} {'falls' if len(falling) == 1 else 'fall'} back to {name!r} (--fallback); "
+                f"change {'it' if len(falling) == 1 else 'them'} first: ccgate profile edit {falling[0]} --fallback ''"
+            )
         # The secret goes first: a profile left without one can be mended, a secret left alone is lost.
         if profile.needs_secret:
             store_for(config).delete(name)
         del config.profiles[name]
+        from ccgate.budgets import drop_budget
+
+        drop_budget(config, name)
         if config.settings.default_profile == name:
             config.set_setting("default_profile", None)
         config.save()
@@ -481,8 +559,12 @@ def _rename_locked(config: Config, old: str, new: str) -> None:
         store.set(new, secret)
     config.profiles[new] = config.profiles.pop(old)
     for other in config.profiles.values():
-        if other.get("via_max") == old:
-            other["via_max"] = new
+        for key in ("via_max", "fallback"):
+            if other.get(key) == old:
+                other[key] = new
+    from ccgate.budgets import rename_budget
+
+    rename_budget(config, old, new)
     if config.settings.default_profile == old:
         config.set_setting("default_profile", new)
     try:
@@ -493,6 +575,34 @@ def _rename_locked(config: Config, old: str, new: str) -> None:
         raise UsageError(f"cannot write {config.path}: {exc.strerror}") from None
     if secret:
         store.delete(old)
+
+
+@profile_app.command("check", epilog="Example: ccgate profile check max api --json")
+def check(
+    names: list[str] | None = typer.Argument(
+        None, help="Profiles to check (default: all).", autocompletion=complete_profile
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Make one free request per profile (count_tokens) with its real credential; exit 1 on any failure.
+
+    Answers: works, rejected (401/403), wrong_route (billed as the other kind), unreachable, error.
+    """
+    from ccgate.health_check import check_profiles
+
+    config = load()
+    results = check_profiles(config, list(names or []), store_for(config))
+    if json_out:
+        print_json([r.to_dict() for r in results])
+    elif not results:
+        print("no profiles yet; add one with `ccgate profile add NAME --kind max-oauth`")
+    for r in results if not json_out else []:
+        mark = "ok  " if not r.failed else "FAIL"
+        print(f"{mark}  {r.profile} ({r.kind}): {r.result}: {r.detail}")
+        if r.fix and r.result != "works":
+            print(f"      fix: {r.fix}")
+    if any(r.failed for r in results):
+        raise typer.Exit(1)
 
 
 @profile_app.command("import", epilog="Example: ccgate profile import work  (with ANTHROPIC_API_KEY set)")

@@ -14,6 +14,7 @@ stalled upload holds nothing for long (headers and idle keep-alive are the serve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -26,6 +27,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ccgate.gateway.credentials import Decision, has_client_credential, passed_through, placeholder_headers
+from ccgate.gateway.guard import Guard
 from ccgate.gateway.refused import Refused
 from ccgate.gateway.routing import ConfigCache, Route, resolve_route
 from ccgate.gateway.sealing import SecretBroker
@@ -69,6 +71,8 @@ IDENTIFYING = (
 )
 KEPT_RESPONSE = frozenset({"request-id", "retry-after", "content-type", "content-encoding"})
 MAX_KEPT_BODY = 8 * 1024 * 1024
+# Of a subscription's refusal that a fallback answers instead, this much is read for the log.
+MAX_REFUSAL_BODY = 64 * 1024
 # A compressed answer is kept (for the writer thread to decode, within its own 8 MiB bound) only up to
 # this: 512 KiB of gzip is several MiB of JSON, past anything the Messages API answers without streaming.
 MAX_KEPT_COMPRESSED = 512 * 1024
@@ -103,6 +107,7 @@ class Forwarder:
         self.sink = sink
         self.counters = Counters()
         self.broker = SecretBroker()
+        self.guard = Guard(configs, sink)  # budgets, fallback, alerts (gateway/guard.py)
         self._connect_timeout = connect_timeout
         self._body_idle_s = body_idle_s
         self._session: aiohttp.ClientSession | None = None
@@ -116,8 +121,10 @@ class Forwarder:
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
             cookie_jar=aiohttp.DummyCookieJar(),
         )
+        await self.guard.start()
 
     async def close(self) -> None:
+        await self.guard.close()
         if self._session is not None:
             await self._session.close()
         await self.broker.aclose()
@@ -152,25 +159,32 @@ class Forwarder:
 
     async def _exchange(self, request: web.Request, ex: Exchange, t0: float) -> web.StreamResponse:
         try:
-            route = resolve_route(self.configs, request.raw_path)
+            route = self.guard.route(resolve_route(self.configs, request.raw_path))  # a used-up window's fallback
             ex.profile, ex.path = route.profile_name, route.path
+            if (spent := await self.guard.refusal(route)) is not None:
+                raise spent  # a spent budget: nothing goes upstream
             limit = self.configs.get().settings.max_body_mib * MIB
             length = request.content_length
             if length is not None and length > limit:
                 raise _too_large(limit)
             tap = RequestBodyTap(request.headers.get("content-encoding"))
             body: bytes | AsyncIterator[bytes] | None = None
-            if length and length > STREAM_ABOVE:
+            if length and length > STREAM_ABOVE and not self.guard.may_take_over(route):
                 body = self._streamed(request, tap)
             elif length or (length is None and request.body_exists):
-                # Small, or chunked (whose size the 413 needs before anything goes upstream).
+                # Small, chunked (whose size the 413 needs before anything goes upstream), or a request
+                # a fallback may have to send again.
                 body = await self._read_whole(request, tap, limit)
+            if not isinstance(body, AsyncIterator):
+                ex.request_bytes, ex.request_body = tap.size, tap.result()
             decision = await self._credentials(route, request)
         except Refused as refused:
             return self._refuse(ex, refused)
         except _BodyStalled:
             return self._stalled(request, ex)
         ex.credential_kind, ex.credential_fp = decision.kind, decision.fingerprint
+        if not isinstance(body, AsyncIterator):
+            return await self._relay(request, route, body, length, decision, ex, t0)
         try:
             return await self._relay(request, route, body, length, decision, ex, t0)
         finally:
@@ -178,7 +192,9 @@ class Forwarder:
 
     def _refuse(self, ex: Exchange, refused: Refused) -> web.Response:
         ex.status, ex.outcome, ex.error = refused.status, "rejected", refused.message
-        return anthropic_error(refused.status, refused.error_type, refused.message)
+        response = anthropic_error(refused.status, refused.error_type, refused.message)
+        response.headers.update(refused.headers)
+        return response
 
     def _stalled(self, request: web.Request, ex: Exchange) -> web.Response:
         message = f"ccgate: the request body stopped arriving (nothing for {self._body_idle_s:.0f} s)"
@@ -218,6 +234,8 @@ class Forwarder:
         return body
 
     async def _credentials(self, route: Route, request: web.Request) -> Decision:
+        if (diverted := await self.guard.credentials(route, request.headers, self.broker)) is not None:
+            return diverted  # the fallback's own credential, never the client's
         config = self.configs.get()
         headers = request.headers
         swapped = await self.broker.unsealed(config, route.profile, headers)
@@ -266,8 +284,43 @@ class Forwarder:
             reason = exc.__class__.__name__
             return self._failed(ex, 502, "upstream_unreachable", f"ccgate: cannot reach {route.upstream} ({reason})")
         ex.ttfb_ms = (time.perf_counter() - t0) * 1000
+        if not isinstance(body, AsyncIterator) and self.guard.takes_over(route, upstream):
+            # 429 "rejected" on a subscription with a fallback: the fallback answers instead.
+            return await self._fall_back(request, route, body, length, upstream, ex)
         async with upstream:
             return await self._stream_back(request, upstream, ex)
+
+    async def _fall_back(
+        self,
+        request: web.Request,
+        route: Route,
+        body: bytes | None,
+        length: int | None,
+        upstream: aiohttp.ClientResponse,
+        ex: Exchange,
+    ) -> web.StreamResponse:
+        """Log the subscription's refusal as `ex`, then answer with the fallback's response (a second exchange)."""
+        async with upstream:
+            ex.status, ex.response_headers = upstream.status, kept_headers(upstream.headers)
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                ex.response_body = await upstream.content.read(MAX_REFUSAL_BODY)
+        ex.outcome = "ok"  # the refusal was received whole; no byte of it reaches the client
+        second = _second_attempt(ex)
+        t1 = time.perf_counter()
+        try:
+            diverted = self.guard.divert(route, upstream)
+            ex.error = f"ccgate: the window is used up; answered by fallback profile {diverted.profile_name!r}"
+            second.profile = diverted.profile_name
+            if (spent := await self.guard.refusal(diverted)) is not None:
+                raise spent
+            decision = await self._credentials(diverted, request)
+            second.credential_kind, second.credential_fp = decision.kind, decision.fingerprint
+            return await self._relay(request, diverted, body, length, decision, second, t1)
+        except Refused as refused:
+            return self._refuse(second, refused)
+        finally:
+            second.duration_ms = (time.perf_counter() - t1) * 1000
+            self.sink.submit(second)
 
     def _failed(self, ex: Exchange, status: int, outcome: Outcome, message: str) -> web.Response:
         ex.status, ex.outcome, ex.error = status, outcome, message
@@ -283,7 +336,7 @@ class Forwarder:
             lower = name.lower()
             if lower not in RESPONSE_HOP_BY_HOP:
                 relayed.add(name, value)
-            if lower in KEPT_RESPONSE or lower.startswith("anthropic-ratelimit-"):
+            if _kept(lower):
                 kept[lower] = value
         ex.response_headers = kept
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=relayed)
@@ -323,6 +376,35 @@ class Forwarder:
             if ex.outcome != "ok":
                 upstream.close()
         return response
+
+
+def _kept(lower_name: str) -> bool:
+    return lower_name in KEPT_RESPONSE or lower_name.startswith("anthropic-ratelimit-")
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """What the usage log keeps of a response's headers, by lower-case name."""
+    return {lower: value for name, value in headers.items() if _kept(lower := name.lower())}
+
+
+def _second_attempt(first: Exchange) -> Exchange:
+    """The fallback's exchange: the same request, logged apart from the subscription's refusal."""
+    return Exchange(
+        started_at=time.time(),
+        profile=None,
+        method=first.method,
+        path=first.path,
+        status=0,
+        outcome="rejected",
+        ttfb_ms=None,
+        duration_ms=0.0,
+        request_bytes=first.request_bytes,
+        response_bytes=0,
+        credential_kind="none",
+        credential_fp=None,
+        request_headers=dict(first.request_headers),
+        request_body=first.request_body,
+    )
 
 
 def _too_large(limit: int) -> Refused:

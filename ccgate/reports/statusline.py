@@ -28,7 +28,10 @@ def _spend(conn: sqlite3.Connection, ctx: ReportContext, **filters: Any) -> tupl
 
 
 def statusline_data(conn: sqlite3.Connection | None, ctx: ReportContext, session_id: str | None) -> dict[str, Any]:
+    from ccgate import alerts
+
     out: dict[str, Any] = {"today_usd": None, "session_usd": None, "rate_limits": None}
+    out["alerts"] = [a.title for a in alerts.current(ctx.now)]
     if conn is None:
         return out
     local = datetime.fromtimestamp(ctx.now, ctx.tz)
@@ -65,7 +68,8 @@ def _money(value: Decimal | None, unpriced: int) -> str:
 
 
 def format_line(data: dict[str, Any], stdin: dict[str, Any], tz: tzinfo) -> str:
-    """`ccgate · today $1.23 · session $0.45 · 5h 42% ↻15:00`; falls back to Claude Code's own figures.
+    """`ccgate · today $1.23 · session $0.45 · 5h 42% ↻15:00 · ⚠ api: daily budget 85% used`; falls back
+    to Claude Code's own figures.
 
     A window whose reset has passed says nothing about the current one: limits.current empties it."""
     parts = ["ccgate"]
@@ -83,6 +87,10 @@ def format_line(data: dict[str, Any], stdin: dict[str, Any], tz: tzinfo) -> str:
         if isinstance(reset, int | float):
             text += " ↻" + datetime.fromtimestamp(reset, tz).strftime("%H:%M")
         parts.append(text)
+    current = data.get("alerts") or []
+    if current:
+        # The newest alert still current (its period or window not over), and how many more.
+        parts.append("⚠ " + current[0] + (f" (+{len(current) - 1})" if len(current) > 1 else ""))
     return " · ".join(parts)
 
 

@@ -88,7 +88,7 @@ class Reader:
                 conn = None  # `serve` migrates at start; a reader never does
             try:
                 key = f"{fn.__name__}{sorted(params.items())!r}{args!r}"
-                version = (id(config), int(time.time() // 60), feed.last_id(conn))
+                version = (id(config), int(time.time() // 60), feed.last_id(conn), _alerts_stamp())
                 hit = self._cache.get(key)
                 if hit is not None and hit[0] == version:
                     self._cache.move_to_end(key)
@@ -185,11 +185,34 @@ def limits_view(conn: sqlite3.Connection | None, ctx: context.ReportContext) -> 
         "now": ctx.now,
         "accounts": accounts(conn, ctx),
         "alarms": [a.to_dict() for a in alarms.alarms(conn, ctx.profiles, ctx.now)],
+        "alerts": current_alerts(ctx.now),
     }
 
 
 def now_view(conn: sqlite3.Connection | None, ctx: context.ReportContext, limit: int) -> dict[str, Any]:
-    return {"requests": feed.recent(conn, ctx, limit), "accounts": accounts(conn, ctx)}
+    return {
+        "requests": feed.recent(conn, ctx, limit),
+        "accounts": accounts(conn, ctx),
+        "alerts": current_alerts(ctx.now),
+    }
+
+
+def current_alerts(now: float) -> list[dict[str, Any]]:
+    """The alerts still current (ccgate/alerts.py), newest first, as the status line and doctor see them."""
+    from ccgate import alerts as alert_state
+
+    return [a.to_dict() for a in alert_state.current(now)]
+
+
+def _alerts_stamp() -> tuple[int, int] | None:
+    """A new alert changes what the views show even when the log has no new row."""
+    from ccgate import alerts as alert_state
+
+    try:
+        st = alert_state.state_file().stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def usage_db_path(sink: object) -> Path:

@@ -25,6 +25,11 @@ ccgate forwards like any other end-to-end header:
                                 request's `stream`), 64 KiB per write: a decompression bomb
   x-fake-line-mib: N            an SSE stream whose one text delta is a single N MiB line, sent as an unnamed
                                 event (64 KiB per write)
+  x-fake-rejected-until: T      until unix time T, /v1/messages answers 429 with the unified status
+                                `rejected` and T as its reset (a used-up subscription window); the
+                                attribute `reject_until` does the same for every request
+
+`label` (an attribute) starts every answer's text, to tell two fakes' answers apart.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import math
 import os
 import signal
 import socket
@@ -113,6 +119,8 @@ class FakeUpstream:
     answered: list[dict[str, Any]] = field(default_factory=list)
     # Streams whose client (ccgate) went away before the end: message ids.
     aborted: list[str] = field(default_factory=list)
+    reject_until: float | None = None
+    label: str = ""
     _loop: asyncio.AbstractEventLoop | None = None
     _gates: dict[str, asyncio.Event] = field(default_factory=dict)
     _first_sent: dict[str, threading.Event] = field(default_factory=dict)
@@ -200,6 +208,9 @@ class FakeUpstream:
         if status := int(h.get("x-fake-status", "0")):
             return self._error(status, headers)
         path = request.path
+        until = float(h["x-fake-rejected-until"]) if "x-fake-rejected-until" in h else self.reject_until
+        if until is not None and time.time() < until and path.endswith("/v1/messages"):
+            return self._rejected(until, headers)
         if path.endswith("/v1/messages/count_tokens"):
             return web.json_response({"input_tokens": 1234}, headers=headers)
         if path.endswith("/v1/models"):
@@ -218,12 +229,27 @@ class FakeUpstream:
             blocks = scripted_blocks(h, payload, self._counter)
             return await self._stream(request, headers, model, message_id, usage, blocks)
         self.answered.append(usage)
-        message = _message(message_id, model, usage, "Hello world")
+        message = _message(message_id, model, usage, self.label + "Hello world")
         raw = json.dumps(message).encode()
         headers["content-type"] = "application/json"
         if h.get("x-fake-gzip"):
             raw, headers["content-encoding"] = gzip.compress(raw), "gzip"
         return web.Response(body=raw, headers=headers)
+
+    def _rejected(self, until: float, headers: dict[str, str]) -> web.Response:
+        """A subscription whose window is used up: 429, unified status `rejected`, the reset time."""
+        reset = str(math.ceil(until))
+        headers.update(
+            {
+                **UNIFIED_HEADERS,
+                "anthropic-ratelimit-unified-status": "rejected",
+                "anthropic-ratelimit-unified-reset": reset,
+                "anthropic-ratelimit-unified-5h-status": "rejected",
+                "anthropic-ratelimit-unified-5h-utilization": "1.0",
+                "anthropic-ratelimit-unified-5h-reset": reset,
+            }
+        )
+        return self._error(429, headers)
 
     def _error(self, status: int, headers: dict[str, str]) -> web.Response:
         error_type = ERROR_TYPES.get(status, "api_error")
@@ -255,7 +281,12 @@ class FakeUpstream:
             events = sse_block_events(message_id, model, usage, blocks)
         else:
             events = sse_events(
-                message_id, model, usage, int(h.get("x-fake-events", "2")), bool(h.get("x-fake-error-event"))
+                message_id,
+                model,
+                usage,
+                int(h.get("x-fake-events", "2")),
+                bool(h.get("x-fake-error-event")),
+                self.label,
             )
         for index, event in enumerate(events):
             data = event.encode()
@@ -345,7 +376,9 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-def sse_events(message_id: str, model: str, usage: dict[str, Any], deltas: int = 2, error: bool = False) -> list[str]:
+def sse_events(
+    message_id: str, model: str, usage: dict[str, Any], deltas: int = 2, error: bool = False, label: str = ""
+) -> list[str]:
     """A Messages stream as Anthropic sends it: message_start carries the input side of the usage
     (output tiny), the final message_delta the cumulative output."""
     start_usage = {**usage, "output_tokens": 1}
@@ -360,7 +393,11 @@ def sse_events(message_id: str, model: str, usage: dict[str, Any], deltas: int =
         _sse("ping", {"type": "ping"}),
     ]
     for i in range(deltas):
-        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": f"chunk{i} "}}
+        delta = {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": f"{label}chunk{i} "},
+        }
         out.append(_sse("content_block_delta", delta))
     if error:
         out.append(_sse("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))

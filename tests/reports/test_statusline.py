@@ -116,3 +116,19 @@ def test_statusline_drops_a_utilization_whose_window_has_reset(usage_log: Callab
     five_hour = {"used_percentage": 3, "resets_at": int(now + 3600)}
     line = ccgate("statusline", input=claude_code_input("x", rate_limits={"five_hour": five_hour})).stdout
     assert "5h 3%" in line  # Claude Code's current figure instead of the stale one
+
+
+def test_statusline_marks_the_newest_current_alert_and_counts_the_others(
+    usage_log: Callable[..., Path], ccgate: Runner
+) -> None:
+    from ccgate import alerts
+
+    seed(usage_log)
+    now = time.time()
+    older = alerts.budget_alert("api", "day", "warn", 4.25, 5.0, 80, now - 3600, now + 3600, now - 60)
+    newer = alerts.budget_alert("key", "week", "spent", 9.0, 9.0, 80, now - 3600, now + 3600, now)
+    ended = alerts.budget_alert("old", "day", "spent", 9.0, 9.0, 80, now - 7200, now - 1, now - 7200)
+    assert older and newer and ended
+    alerts.record([ended, older, newer], now=now - 7200)
+    line = ccgate("statusline", input=claude_code_input("S")).stdout.strip()
+    assert line.endswith(" · ⚠ key: weekly budget spent (+1)")

@@ -10,6 +10,7 @@
   let current = null;
   let refreshTimer = null;
   let lastLogState = null;
+  let alertTimer = null;
   const loaded = {};
 
   // --- formatting: numbers right-aligned, each with its unit -------------------------------
@@ -146,10 +147,24 @@
       return box;
     }));
   }
+  function alertItem(a) {
+    // An alert as the API states it (ccgate/alerts.py): what crossed, until when, what to do.
+    const li = el("li", { "data-kind": a.kind, "data-severity": a.severity, text: a.message });
+    if (a.until) li.append(el("span", { class: "unit", text: " · until " + stamp(a.until) }));
+    if (a.fix) li.append(el("div", { class: "sub unit", text: "fix: " + a.fix }));
+    return li;
+  }
+  function showAlerts(list, target, emptyText) {
+    const items = (list || []).map(alertItem);
+    if (!items.length && emptyText) items.push(el("li", { class: "none", text: emptyText }));
+    target.replaceChildren(...items);
+    target.hidden = items.length === 0;
+  }
   async function loadNow() {
     if (loaded.now) return;
     const data = await getJSON("now?limit=50");
     setHealth(data.health);
+    showAlerts(data.alerts, $("#now-alerts"), null);
     glance(data.accounts);
     const body = $("#feed tbody");
     body.replaceChildren(...data.requests.map(feedRow));
@@ -177,6 +192,15 @@
         const delay = current === "limits" ? 1000 : 5000;
         refreshTimer = setTimeout(() => { refreshTimer = null; load(current); }, delay);
       }
+      if (current === "now" && !alertTimer) {
+        // A request may have crossed a budget or a limit: the Now view's alerts and glance, within a second.
+        alertTimer = setTimeout(async () => {
+          alertTimer = null;
+          const data = await getJSON("now?limit=1");
+          showAlerts(data.alerts, $("#now-alerts"), null);
+          glance(data.accounts);
+        }, 1000);
+      }
     });
   }
 
@@ -200,6 +224,7 @@
   }
   async function loadLimits() {
     const data = await getJSON("limits");
+    showAlerts(data.alerts, $("#alerts"), "No current alerts.");
     const alarms = data.alarms.slice();
     const log = data.log || {};
     if (log.backlog) alarms.push({ kind: "backlog", message: log.backlog + " usage record(s) waiting to be written" });
