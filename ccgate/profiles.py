@@ -419,12 +419,21 @@ def load_credentials(config: Config, profile: Profile, store: _SecretReader) -> 
     creds = Credentials()
     if profile.needs_secret:
         creds.secret = _required_secret(store, profile.name)
-    if profile.via_max:
-        rider = get_profile(config, profile.via_max)
-        if rider.kind != "max-oauth":
-            raise UsageError(f"profile {profile.name!r}: via_max {rider.name!r} is not a max-oauth profile")
+    if (rider := rider_of(config, profile)) is not None:
         creds.max_token = _required_secret(store, rider.name)
     return creds
+
+
+def rider_of(config: Config, profile: Profile) -> Profile | None:
+    """The max-oauth profile a litellm-key profile rides on (`via_max`); None when it rides on none."""
+    if not profile.via_max:
+        return None
+    if profile.kind != "litellm-key":
+        raise UsageError(f"profile {profile.name!r}: --via-max applies to litellm-key profiles only")
+    rider = get_profile(config, profile.via_max)
+    if rider.kind != "max-oauth":
+        raise UsageError(f"profile {profile.name!r}: --via-max {rider.name!r} is not a max-oauth profile")
+    return rider
 
 
 def _required_secret(store: _SecretReader, name: str) -> str:

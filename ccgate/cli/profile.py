@@ -8,10 +8,11 @@ from typing import Any
 
 import typer
 
-from ccgate import paths
+from ccgate import profile_changes
 from ccgate.cli._common import active_profile, choices, complete_profile, load, print_json, read_secret, store_for, warn
 from ccgate.config import Config, editing
-from ccgate.errors import ProfileNotFound, SecretStoreError, UsageError
+from ccgate.errors import ProfileNotFound, UsageError
+from ccgate.profile_changes import Changes
 from ccgate.profiles import (
     KINDS,
     KINDS_WITH_SECRET,
@@ -20,17 +21,10 @@ from ccgate.profiles import (
     all_profiles,
     get_profile,
     import_from_environment,
-    looks_like,
-    parse_env_entry,
-    profile_from_table,
-    validate_header,
     validate_kind,
     validate_name,
-    validate_text,
-    validate_url,
 )
 from ccgate.secrets import mask
-from ccgate.text import join_words, plural
 
 profile_app = typer.Typer(
     help="Store, inspect and change credential profiles.",
@@ -84,156 +78,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(profile_app, name="profile")
 
 
-def _apply_settings(
-    profile: Profile,
-    *,
-    base_url: str | None,
-    model: str | None,
-    opus_model: str | None,
-    sonnet_model: str | None,
-    haiku_model: str | None,
-    header: list[str] | None,
-    env: list[str] | None,
-    via_max: str | None,
-    inject: bool | None,
-    config_dir: str | None = None,
-    own_config_dir: bool = False,
-    scrub: bool | None = None,
-    fallback: str | None = None,
-) -> None:
-    for option, value in (
-        ("--base-url", base_url),
-        ("--model", model),
-        ("--opus-model", opus_model),
-        ("--sonnet-model", sonnet_model),
-        ("--haiku-model", haiku_model),
-        ("--via-max", via_max),
-        ("--config-dir", config_dir),
-        ("--fallback", fallback),
-        *(("--header", h) for h in header or []),
-        *(("--env", e) for e in env or []),
-    ):
-        if value is not None:
-            validate_text(option, value)
-    if config_dir is not None:
-        profile.config_dir = str(Path(config_dir).expanduser().resolve()) if config_dir else None
-        profile.own_config_dir = False
-    if own_config_dir:
-        if config_dir:
-            raise UsageError("choose one of --config-dir and --own-config-dir")
-        path = paths.own_config_dir(profile.name)
-        profile.config_dir, profile.own_config_dir = str(path), True
-    if scrub is not None:
-        profile.scrub_subprocess_env = scrub
-    if base_url is not None:
-        profile.base_url = validate_url(base_url) if base_url else None
-    for key, value in (
-        ("model", model),
-        ("opus_model", opus_model),
-        ("sonnet_model", sonnet_model),
-        ("haiku_model", haiku_model),
-    ):
-        if value is not None:
-            setattr(profile, key, value or None)
-    if header:
-        # The given headers replace the old ones; '' alone removes them all.
-        profile.headers = [validate_header(h) for h in header if h]
-    if env and "" in env:
-        profile.env = {}
-    for entry in (e for e in env or [] if e):
-        name, value = parse_env_entry(entry)
-        if value:
-            profile.env[name] = value
-        else:
-            profile.env.pop(name, None)
-    if via_max is not None:
-        profile.via_max = via_max or None
-    if inject is not None:
-        profile.inject_credential = inject
-    if fallback is not None:
-        profile.fallback = fallback or None
-
-
-def _check(config: Config, profile: Profile, *, warn_injection: bool = True) -> None:
-    """Validate the whole profile the way loading it later would."""
-    profile_from_table(profile.name, profile.to_table(), str(config.path))
-    if profile.via_max:
-        if profile.kind != "litellm-key":
-            raise UsageError("--via-max applies to litellm-key profiles only")
-        if get_profile(config, profile.via_max).kind != "max-oauth":
-            raise UsageError(f"--via-max {profile.via_max!r} is not a max-oauth profile")
-    if profile.fallback:
-        _check_fallback(config, profile)
-    if profile.inject_credential and warn_injection:
-        warn(
-            f"inject_credential is on for {profile.name!r}: any local process or web page that "
-            "reaches the forwarder's port can spend this secret"
-        )
-
-
-def _check_fallback(config: Config, profile: Profile) -> None:
-    from ccgate.gateway.fallback import FALLBACK_KINDS
-    from ccgate.reports.rules import ProfileSet
-
-    tables = {**config.profiles, profile.name: profile.to_table()}
-    if not ProfileSet.from_tables(tables).uses_subscription(profile.name):
-        raise UsageError("--fallback applies to subscription profiles (max-oauth, claude-login, --via-max)")
-    if profile.fallback == profile.name:
-        raise UsageError(f"--fallback {profile.name!r}: a profile cannot fall back to itself")
-    target = get_profile(config, profile.fallback or "")
-    if target.kind not in FALLBACK_KINDS:
-        raise UsageError(
-            f"--fallback {target.name!r}: a {target.kind} profile has no secret the forwarder can send; "
-            f"choose a {join_words(sorted(FALLBACK_KINDS))} profile"
-        )
-    if target.fallback:
-        raise UsageError(f"--fallback {target.name!r}: it has a fallback of its own (one hop only)")
-
-
-def _opt_into_file_store(config: Config, insecure: bool) -> None:
-    if insecure and config.settings.secret_store != "file":
-        config.set_setting("secret_store", "file")
-        warn("secrets will be stored in a 0600 plaintext file, not the OS keyring")
-
-
-def _store_secret(config: Config, profile: Profile, secret: str) -> None:
-    from ccgate.health_check import now_stamp
-
-    if not looks_like(profile.kind, secret):
-        warn(f"this secret does not look like a {profile.kind} credential; stored anyway")
-    store_for(config).set(profile.name, secret)
-    profile.secret_stored = now_stamp()  # its age, never the secret: doctor warns before a token's year
-
-
-def _refuse_existing(config: Config, name: str) -> None:
-    if name in config.profiles:
-        raise UsageError(f"profile {name!r} exists; change it with `ccgate profile edit {name}`")
-
-
-def _check_store_before_asking(config: Config, insecure: bool) -> None:
-    """No keyring at all is found out before the person types a secret, not after."""
-    if insecure:
-        return
-    store_for(config).ensure_usable()
-
-
-def _save_new(config: Config, profile: Profile, secret: str | None, insecure: bool, *, warned: bool = False) -> None:
-    """Store the secret, then the profile; if the profile cannot be written, the secret goes too.
-
-    Runs under the config lock, on the config read under it.
-    """
-    _refuse_existing(config, profile.name)
-    _check(config, profile, warn_injection=not warned)
-    _opt_into_file_store(config, insecure)
-    if secret is not None:
-        _store_secret(config, profile, secret)
-    config.profiles[profile.name] = profile.to_table()
-    try:
-        config.save()
-    except OSError as exc:
-        if secret is not None:
-            store_for(config).delete(profile.name)
-        raise UsageError(f"cannot write {config.path}: {exc.strerror}") from None
+def _warn(warnings: list[str], shown: list[str] | None = None) -> None:
+    for message in warnings:
+        if message not in (shown or []):
+            warn(message)
 
 
 @profile_app.command("add", epilog=EXAMPLE_ADD)
@@ -262,34 +110,19 @@ def add(
     """
     config = load()
     validate_name(name)
-    _refuse_existing(config, name)
+    profile_changes.refuse_existing(config, name)
     profile = Profile(name=name, kind=validate_kind(kind))
-    _apply_settings(
-        profile,
-        base_url=base_url,
-        model=model,
-        opus_model=opus_model,
-        sonnet_model=sonnet_model,
-        haiku_model=haiku_model,
-        header=header,
-        env=env,
-        via_max=via_max,
-        inject=inject,
-        config_dir=config_dir,
-        own_config_dir=own_config_dir,
-        scrub=scrub,
-        fallback=fallback,
-    )
-    _check(config, profile)
+    profile_changes.apply(profile, Changes.of(locals()))
+    shown = profile_changes.check(config, profile)
+    _warn(shown)
     secret = None
     if profile.needs_secret:
-        _check_store_before_asking(config, insecure_storage)
+        profile_changes.ensure_store_usable(config, insecure_storage)
         secret = read_secret(secret_stdin, f"{profile.kind} secret for {name}")
     # The secret was typed outside the lock; what is written is decided on the file read under it.
     with editing(config.path) as config:
-        _save_new(config, profile, secret, insecure_storage, warned=True)
-    if profile.own_config_dir and profile.config_dir:
-        paths.ensure_private_dir(Path(profile.config_dir))
+        outcome = profile_changes.add(config, profile, secret, insecure=insecure_storage)
+    _warn(outcome.warnings, shown)
     print(f'added profile {name!r} ({profile.kind}); switch with: eval "$(ccgate use {name})"')
 
 
@@ -319,53 +152,19 @@ def edit(
     insecure_storage: bool = InsecureOpt,
 ) -> None:
     """Change a profile's settings and/or its secret. An empty value ('') removes a setting."""
+    changes = Changes.of(locals())
     new_secret = None
     if secret or secret_stdin:
         config = load()
         kind = get_profile(config, name).kind
         if kind not in KINDS_WITH_SECRET:
             raise UsageError(f"a {kind} profile has no secret of ccgate's")
-        _check_store_before_asking(config, insecure_storage)
+        profile_changes.ensure_store_usable(config, insecure_storage)
         new_secret = read_secret(secret_stdin, f"new {kind} secret for {name}")
     with editing() as config:
-        _edit_locked(
-            config,
-            name,
-            new_secret,
-            insecure_storage,
-            clear_headers=clear_headers,
-            base_url=base_url,
-            model=model,
-            opus_model=opus_model,
-            sonnet_model=sonnet_model,
-            haiku_model=haiku_model,
-            header=header,
-            env=env,
-            via_max=via_max,
-            inject=inject,
-            config_dir=config_dir,
-            own_config_dir=own_config_dir,
-            scrub=scrub,
-            fallback=fallback,
-        )
+        outcome = profile_changes.edit(config, name, changes, new_secret, insecure=insecure_storage)
+    _warn(outcome.warnings)
     print(f"updated profile {name!r}")
-
-
-def _edit_locked(
-    config: Config, name: str, secret: str | None, insecure: bool, *, clear_headers: bool, **settings: Any
-) -> None:
-    profile = get_profile(config, name)
-    if clear_headers:
-        profile.headers = []
-    _apply_settings(profile, **settings)
-    _check(config, profile)
-    if profile.own_config_dir and profile.config_dir:
-        paths.ensure_private_dir(Path(profile.config_dir))
-    _opt_into_file_store(config, insecure)
-    if secret is not None:
-        _store_secret(config, profile, secret)
-    config.profiles[name] = profile.to_table()
-    config.save()
 
 
 def _describe(config: Config, profile: Profile, stored: bool | None, active: str | None) -> dict[str, Any]:
@@ -414,21 +213,6 @@ def _logged_in(profile: Profile) -> bool | None:
     return login.is_file() if login else None
 
 
-def _secret_states(config: Config, profiles: list[Profile]) -> dict[str, bool | None]:
-    """Whether each profile's secret is stored; None for kinds without one, and for every one
-    when the store cannot be read (a locked keyring must not keep anyone from listing names)."""
-    states: dict[str, bool | None] = dict.fromkeys((p.name for p in profiles), None)
-    try:
-        store = store_for(config)
-        for profile in profiles:
-            if profile.needs_secret:
-                states[profile.name] = bool(store.get(profile.name))
-    except SecretStoreError as exc:
-        warn(f"cannot tell which secrets are stored: {exc.message}")
-        return {p.name: None for p in profiles}
-    return states
-
-
 SECRET_MARKS = {True: "✓", False: "✗ missing", None: "-"}
 
 
@@ -442,7 +226,9 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Machine-readable 
     config = load()
     active = active_profile()
     profiles = all_profiles(config)
-    states = _secret_states(config, profiles)
+    states, unreadable = profile_changes.secret_states(config, profiles)
+    if unreadable:
+        warn(unreadable)
     rows = [_describe(config, p, states[p.name], active) for p in profiles]
     if json_out:
         print_json(rows)
@@ -504,28 +290,7 @@ def rm(
 ) -> None:
     """Delete a profile and its keyring entry; its Claude Code config dir stays unless asked."""
     with editing() as config:
-        profile = get_profile(config, name)
-        riders = [p.name for p in all_profiles(config) if p.via_max == name]
-        if riders:
-            noun = plural(len(riders), "profile").split(" ", 1)[1]
-            verb = "rides" if len(riders) == 1 else "ride"
-            raise UsageError(f"{noun} {join_words(riders)} {verb} on {name!r} (--via-max); change them first")
-        falling = [p.name for p in all_profiles(config) if p.fallback == name]
-        if falling:
-            raise UsageError(
-                f"{join_words(falling)} {'falls' if len(falling) == 1 else 'fall'} back to {name!r} (--fallback); "
-                f"change {'it' if len(falling) == 1 else 'them'} first: ccgate profile edit {falling[0]} --fallback ''"
-            )
-        # The secret goes first: a profile left without one can be mended, a secret left alone is lost.
-        if profile.needs_secret:
-            store_for(config).delete(name)
-        del config.profiles[name]
-        from ccgate.budgets import drop_budget
-
-        drop_budget(config, name)
-        if config.settings.default_profile == name:
-            config.set_setting("default_profile", None)
-        config.save()
+        profile = profile_changes.remove(config, name)
     print(f"removed profile {name!r}")
     if profile.config_dir and Path(profile.config_dir).exists():
         if delete_config_dir:
@@ -545,36 +310,8 @@ def rename(
     """Rename a profile; its secret moves with it."""
     validate_name(new)
     with editing() as config:
-        _rename_locked(config, old, new)
+        profile_changes.rename(config, old, new)
     print(f"renamed profile {old!r} to {new!r}")
-
-
-def _rename_locked(config: Config, old: str, new: str) -> None:
-    profile = get_profile(config, old)
-    if new in config.profiles:
-        raise UsageError(f"profile {new!r} exists already")
-    store = store_for(config)
-    secret = store.get(old) if profile.needs_secret else None
-    if secret:
-        store.set(new, secret)
-    config.profiles[new] = config.profiles.pop(old)
-    for other in config.profiles.values():
-        for key in ("via_max", "fallback"):
-            if other.get(key) == old:
-                other[key] = new
-    from ccgate.budgets import rename_budget
-
-    rename_budget(config, old, new)
-    if config.settings.default_profile == old:
-        config.set_setting("default_profile", new)
-    try:
-        config.save()
-    except OSError as exc:
-        if secret:
-            store.delete(new)
-        raise UsageError(f"cannot write {config.path}: {exc.strerror}") from None
-    if secret:
-        store.delete(old)
 
 
 @profile_app.command("check", epilog="Example: ccgate profile check max api --json")
@@ -615,7 +352,7 @@ def import_(
     validate_name(name)
     profile, creds = import_from_environment(name, os.environ, kind)
     with editing() as config:
-        _save_new(config, profile, creds.secret, insecure_storage)
+        _warn(profile_changes.add(config, profile, creds.secret, insecure=insecure_storage).warnings)
     print(f"imported profile {name!r} ({profile.kind})")
 
 
@@ -627,10 +364,7 @@ def default(
 ) -> None:
     """Set (or with no name, clear) the forwarder's default profile."""
     with editing() as config:
-        if name:
-            get_profile(config, name)
-        config.set_setting("default_profile", name or None)
-        config.save()
+        profile_changes.set_default(config, name or None)
     print(f"default profile: {name or '(none: Anthropic, credentials as sent)'}")
 
 
