@@ -32,7 +32,10 @@ def test_serve_imports_transcripts_as_they_are_written(ccgate: Runner) -> None:
     with Gate() as gate:
         assert gate.health()["transcripts"]["added"] == 0
         assert transcript_rows() == 0
-        shutil.copytree(FIXTURES, projects)
+        # Copied beside it, then moved in whole: a pass that runs mid-copy would see only some
+        # sessions, and the next pass would add the rest after the count below was taken.
+        shutil.copytree(FIXTURES, projects.with_name("incoming"))
+        projects.with_name("incoming").rename(projects)
         deadline = time.monotonic() + DEADLINE_S
         # A pass commits in batches: the count is final once a finished pass reports what it added.
         while not 0 < gate.health()["transcripts"]["added"] == transcript_rows() and time.monotonic() < deadline:
