@@ -21,7 +21,7 @@ import asyncio
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal
@@ -33,6 +33,7 @@ from ccgate.budgets import ADJECTIVE, PERIODS, Budget, Costs, budget_state, budg
 from ccgate.config import Config
 from ccgate.errors import CcgateError
 from ccgate.gateway.refused import Refused
+from ccgate.reports.pricing import ROW_FIELDS
 from ccgate.reports.rules import API_ON_SUBSCRIPTION, ProfileSet, billing_class
 from ccgate.usage.model import UsageRecord
 
@@ -161,15 +162,19 @@ class Verdict:
 
 def spent_period(budget: Budget, spent: Spent, now: float) -> Verdict | None:
     """The first of the budget's periods whose cost has reached its limit (None: it may spend)."""
-    for period in PERIODS:
-        limit = budget.limits.get(period)
-        if limit is None:
-            continue
-        start, end = spent.bounds(period, now)
-        used = counted(spent.costs(budget.profile, period, start), budget)
+    for period, limit, used, _start, end in _periods(budget, spent, now):
         if used >= limit:
             return Verdict(budget, period, used, limit, end)
     return None
+
+
+def _periods(budget: Budget, spent: Spent, now: float) -> Iterator[tuple[str, Decimal, Decimal, float, float]]:
+    """Each period the budget limits: its limit, what it counts as spent, and the period's bounds."""
+    for period in PERIODS:
+        limit = budget.limits.get(period)
+        if limit is not None:
+            start, end = spent.bounds(period, now)
+            yield period, limit, counted(spent.costs(budget.profile, period, start), budget), start, end
 
 
 def refusal(verdict: Verdict, tz: tzinfo) -> Refused:
@@ -193,12 +198,7 @@ def _zone(tz: tzinfo) -> str:
 
 def budget_alerts(budget: Budget, spent: Spent, now: float) -> list[Alert]:
     out = []
-    for period in PERIODS:
-        limit = budget.limits.get(period)
-        if limit is None:
-            continue
-        start, end = spent.bounds(period, now)
-        used = counted(spent.costs(budget.profile, period, start), budget)
+    for period, limit, used, start, end in _periods(budget, spent, now):
         state = budget_state(used, limit, budget.warn_pct)
         alert = budget_alert(
             budget.profile, period, state, float(used), float(limit), budget.warn_pct, start, end, now, spent.tz
@@ -257,7 +257,7 @@ class BudgetGuard:
         self._refresh()
         if rec.endpoint != "messages" or self._ctx is None:
             return
-        fields = {name: getattr(rec, name) for name in _PRICED_FIELDS}
+        fields = {name: getattr(rec, name) for name in ROW_FIELDS}
         live = Live(rec.ts, rec.profile, record_costs(rec, self._ctx.pricer.row_cost(fields), self._profiles))
         self._recent.append(live)
         if self._spent is not None:
@@ -321,19 +321,3 @@ class BudgetGuard:
         now = time.time()
         for budget in self._budgets.values():
             self._alerts.fire(budget_alerts(budget, self._spent, now))
-
-
-_PRICED_FIELDS = (
-    "ts",
-    "model",
-    "request_model",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_write_other_tokens",
-    "output_tokens",
-    "web_search_requests",
-    "speed",
-    "inference_geo",
-)

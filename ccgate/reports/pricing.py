@@ -39,6 +39,7 @@ from typing import Any
 
 from ccgate.errors import ConfigError
 from ccgate.reports.rules import (
+    PRICED_COLUMNS,
     US_MULTIPLIER,
     Card,
     TokenSums,
@@ -51,6 +52,8 @@ from ccgate.reports.rules import (
 CACHE_FORMAT = 2  # bump when the cache file's layout changes
 
 PROVIDER = "anthropic"
+# What `Pricer.row_cost` reads of a row: whoever prices a record that is not a `requests` row passes these.
+ROW_FIELDS = ("ts", "model", "request_model", "inference_geo", "speed", *PRICED_COLUMNS)
 DEFAULT_LONG_CONTEXT_START = 200_000
 MTOK = Decimal(1_000_000)
 # Epoch 0, before the first dated price change: priced as of this day.

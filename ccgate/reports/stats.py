@@ -93,6 +93,15 @@ class Acc:
         else:
             self.cost_unknown += cost
 
+    def merge(self, other: Acc) -> None:
+        """Add another row's totals (the totals row is its rows merged, not every group again)."""
+        for name in _SUMMED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.first_ts = min(self.first_ts, other.first_ts)
+        self.last_ts = max(self.last_ts, other.last_ts)
+        self.unpriced_models |= other.unpriced_models
+        self.models |= other.models
+
     @property
     def cost(self) -> Decimal:
         return self.cost_api + self.cost_subscription + self.cost_unknown
@@ -130,6 +139,22 @@ class Acc:
         if sub and paid:
             return "mixed"
         return "api-equivalent" if sub else "api"
+
+
+_SUMMED = (
+    "requests",
+    "errors",
+    "input",
+    "cache_read",
+    "cache_write",
+    "cache_write_1h",
+    "output",
+    "cost_api",
+    "cost_subscription",
+    "cost_unknown",
+    "unpriced_requests",
+    "api_on_subscription",
+)
 
 
 def _usd(value: Decimal) -> float:
@@ -187,13 +212,14 @@ def stats_report(conn: sqlite3.Connection | None, ctx: ReportContext, q: StatsQu
         acc.add(g, cost, g.billing)
         for name, joined in zip(grouping.labels, g.labels, strict=True):
             if joined:
-                acc.labels.setdefault(name, set()).update(split_labels(joined))
-        totals.add(g, cost, g.billing)
+                acc.labels.setdefault(name, set()).add(joined)  # split once per distinct list, below
         if q.breakdown:
             by_model.setdefault(key, {}).setdefault(g.model or "?", Acc()).add(g, cost, g.billing)
     ctx.pricer.save()
     out = []
     for key, acc in rows.items():
+        totals.merge(acc)
+        acc.labels = {name: {v for joined in lists for v in split_labels(joined)} for name, lists in acc.labels.items()}
         row = {"key": key, **{k: v for k, v in meta.get(key, {}).items() if not k.startswith("_")}, **acc.to_dict()}
         for name in grouping.labels:
             row[f"{name}s"] = sorted(acc.labels.get(name, ()))
