@@ -104,7 +104,7 @@ def build_blocks(conn: sqlite3.Connection, ctx: ReportContext) -> tuple[dict[str
     other = Other()
     for r in conn.execute(sql, (ctx.since, ctx.until)):
         profile, account_id, model, card, epoch, sub, count = r[1], r[2], r[3], r[4], r[5], r[6], r[7]
-        sums = TokenSums(*(v or 0 for v in r[8:15]))
+        sums = TokenSums(*r[8:15])  # SUMs of NOT NULL columns over at least one row
         first, last, reset = r[15], r[16], r[17]
         cost = ctx.pricer.cost(model, sums, decode_card(card, edges), epoch)
         if not sub:
