@@ -42,7 +42,9 @@ def start(name: str, repo: Path, upstream_port: int) -> tuple[fb.Target, subproc
     env["PYTHONPATH"] = str(repo)
     handle = fb.sealed_handle(env, upstream_port)
     base = f"http://127.0.0.1:{free_port()}"
-    argv = [sys.executable, "-m", "ccgate", "serve", "--port", base.rsplit(":", 1)[1]]
+    # -P: without it `python -m` puts the working directory first on sys.path, and the revision under
+    # test would be whatever ccgate/ the bench was started next to (this tree), not `repo`.
+    argv = [sys.executable, "-P", "-m", "ccgate", "serve", "--port", base.rsplit(":", 1)[1]]
     proc, spawn = fb.spawn_until_forwarded(argv, env, base + "/p/max", f"Bearer {handle}")
     feed = subprocess.Popen([sys.executable, "-c", LIVE_READER, base + "/ccgate/api/live"], stderr=subprocess.DEVNULL)
     return fb.Target(name, base + "/p/max", f"Bearer {handle}", proc, base + "/ccgate/health", spawn), feed

@@ -200,7 +200,7 @@ def ccgate_env(tmp: Path) -> dict[str, str]:
 
 def sealed_handle(env: dict[str, str], upstream_port: int) -> str:
     """A `max-oauth` profile on the fake upstream and a sealed handle for it, minted by `ccgate use --sealed`."""
-    ccgate = [sys.executable, "-m", "ccgate"]
+    ccgate = [sys.executable, "-P", "-m", "ccgate"]
     subprocess.run(
         [
             *ccgate,
@@ -232,7 +232,8 @@ def start_ccgate(tmp: Path, upstream_port: int, log: bool) -> tuple[Target, subp
     env = ccgate_env(tmp)
     handle = sealed_handle(env, upstream_port)
     port = free_port()
-    argv = [sys.executable, "-m", "ccgate", "serve", "--port", str(port)] + ([] if log else ["--no-log"])
+    # -P, as `ccgate serve --detach` starts it: the tree on PYTHONPATH runs, whatever the working directory.
+    argv = [sys.executable, "-P", "-m", "ccgate", "serve", "--port", str(port)] + ([] if log else ["--no-log"])
     base = f"http://127.0.0.1:{port}"
     proc, spawn = spawn_until_forwarded(argv, env, base + "/p/max", f"Bearer {handle}")
     # A dashboard tab stays open on the live feed the whole time (the feed does work only for subscribers).
