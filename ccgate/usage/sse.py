@@ -18,6 +18,7 @@ each `message_delta.usage` field that is present and not null replaces the earli
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ccgate.usage.inflate import Inflater
@@ -25,6 +26,8 @@ from ccgate.usage.inflate import Inflater
 _WANTED = frozenset({b"message_start", b"message_delta", b"error"})
 # Names that may appear in the JSON of an event sent without an `event:` line.
 _WANTED_IN_DATA = (b"message_start", b"message_delta", b'"error"')
+# Text that may belong to a usage event (every event the parser reads holds one of these names).
+_TOKEN = re.compile(rb"message_start|message_delta|error")
 # A partial line longer than this inside a skipped event is not kept, only remembered as "in a line".
 _SKIP_TAIL = 4096
 _PLACEHOLDER = b"data:"
@@ -86,10 +89,22 @@ class StreamUsage:
 
     # --- SSE lines and events ---------------------------------------------------------------
 
+    def _between_events(self) -> bool:
+        """Nothing carried over: the text so far ended exactly at the end of an event."""
+        return not (self._tail or self._data or self._skip or self._dropping or self._skip_lf) and self._event is None
+
     def _feed_text(self, data: bytes) -> None:
         """Whole runs of events that hold nothing ccgate reads are stepped over with a few C-level
         searches; only the events around a usage token go through the line-by-line parser. Exact:
         a run is skipped only from an event boundary to a blank line, with no usage token inside."""
+        if (
+            data.endswith(b"\n\n")
+            and b"message_" not in data
+            and b"error" not in data
+            and b"\r" not in data
+            and self._between_events()
+        ):
+            return  # whole events (content deltas, pings), the commonest chunk: nothing to read
         if self._dropping or self._skip_lf or b"\r" in data:
             self._feed_lines(data)  # CR line endings, or the end of a dropped line: line by line
             return
@@ -253,8 +268,8 @@ class StreamUsage:
 
 def _first_token(buf: bytes) -> int:
     """Where the first text that may belong to a usage event starts (len(buf) if none)."""
-    found = [i for i in (buf.find(b"message_start"), buf.find(b"message_delta"), buf.find(b"error")) if i >= 0]
-    return min(found) if found else len(buf)
+    m = _TOKEN.search(buf)
+    return m.start() if m else len(buf)
 
 
 def _str_or(value: Any, default: str | None) -> str | None:
