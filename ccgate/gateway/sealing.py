@@ -6,11 +6,18 @@ lookup costs tens of milliseconds, far more than forwarding a request. A handle 
 every request, on the event loop through a connection that never waits for a lock (~15 us);
 only when the database is locked at that moment does the check go to the worker thread, whose
 round trip costs several times that in CPU.
+
+A handle found good is remembered (by its hash) for as long as nothing can have changed the
+verdict: sealed.db unchanged since (its file change counter, which SQLite bumps with every
+committed write in rollback-journal mode, read with one pread per request, ~1 us), the clock
+before the handle's deadline, and no owner process to watch. A revoke, an edit, a touch or a
+prune anywhere is a write, so the next request checks again through SQLite.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +46,10 @@ REFUSAL = {
 }
 # Headers that may carry a handle, and how the value wraps it.
 HANDLE_HEADERS = {"authorization": "Bearer ", "x-api-key": "", "x-litellm-api-key": "Bearer "}
+# The SQLite header from its write-version byte (offset 18; 1 = rollback journal, 2 = WAL) through
+# the file change counter (offsets 24-27, big-endian), bumped by every commit that writes the file.
+_HEADER_AT, _HEADER_LEN = 18, 10
+ROLLBACK_JOURNAL = 1
 T = TypeVar("T")
 
 
@@ -48,6 +59,60 @@ class _Cached:
     at: float
 
 
+class _Verdicts:
+    """Handles found good, valid while sealed.db's change counter stays where it was when they were."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._stamp: bytes | None = None
+        self._good: dict[tuple[str, str, float], tuple[sealed.Handle, float]] = {}
+
+    def open(self) -> None:
+        """Opened with the loop's connection, so both read the same file (no pread, as on Windows: never)."""
+        if self._fd is None and hasattr(os, "pread"):
+            try:
+                self._fd = os.open(sealed.db_path(), os.O_RDONLY)
+            except OSError:
+                self._fd = None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._good.clear()
+
+    def stamp(self) -> bytes | None:
+        """The change counter now; None when it cannot vouch for anything (not open, unreadable, WAL)."""
+        if self._fd is None:
+            return None
+        try:
+            header = os.pread(self._fd, _HEADER_LEN, _HEADER_AT)
+        except OSError:
+            return None
+        if len(header) < _HEADER_LEN or header[0] != ROLLBACK_JOURNAL:
+            return None
+        return header[6:]
+
+    def get(self, key: tuple[str, str, float], now: float) -> sealed.Handle | None:
+        stamp = self.stamp()
+        if stamp is None or stamp != self._stamp:
+            self._good.clear()
+            self._stamp = stamp
+            return None
+        found = self._good.get(key)
+        if found is None or now > found[1]:
+            return None
+        return found[0]
+
+    def remember(self, key: tuple[str, str, float], found: sealed.Handle, stamp: bytes | None) -> None:
+        """`stamp` was read before the check that found `found` good: a write since then is seen next time."""
+        if stamp is None or stamp != self._stamp or found.owner_pid is not None:
+            return  # an owner can end without a write: such handles are checked every time
+        if len(self._good) >= 1024:
+            self._good.clear()
+        self._good[key] = (found, found.deadline(key[2]))
+
+
 class SecretBroker:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccgate-secrets")
@@ -55,6 +120,7 @@ class SecretBroker:
         self._touched: dict[str, float] = {}
         self._conn: sqlite3.Connection | None = None
         self._loop_conn: sqlite3.Connection | None = None
+        self._verdicts = _Verdicts()
         self._pruned = -PRUNE_EVERY_S
 
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -65,6 +131,7 @@ class SecretBroker:
         if self._loop_conn is not None:
             self._loop_conn.close()
             self._loop_conn = None
+        self._verdicts.close()
         await asyncio.get_running_loop().run_in_executor(None, self.close)
 
     def close(self) -> None:
@@ -127,13 +194,23 @@ class SecretBroker:
 
     async def _check(self, handle: str, profile: str, ttl: float) -> tuple[sealed.Status, sealed.Handle | None]:
         self._prune_when_due(ttl)
+        key = (sealed.hash_handle(handle), profile, ttl)
+        now = time.time()
+        known = self._verdicts.get(key, now)
+        if known is not None:
+            return "ok", known
+        stamp = self._verdicts.stamp()
         try:
             if self._loop_conn is None:
                 self._loop_conn = sealed.connect()
                 self._loop_conn.execute("PRAGMA busy_timeout = 0")
-            return sealed.check(self._loop_conn, handle, profile, ttl)
+                self._verdicts.open()
+            status, found = sealed.check(self._loop_conn, handle, profile, ttl, now)
         except sqlite3.OperationalError:  # locked by a writer right now: wait for it off the loop
             return await self._run(lambda: sealed.check(self._db(), handle, profile, ttl))
+        if status == "ok" and found is not None:
+            self._verdicts.remember(key, found, stamp)
+        return status, found
 
     def _prune_when_due(self, ttl_s: float) -> None:
         """Revoked, expired and orphaned handles are pruned at the first check and then hourly, on the

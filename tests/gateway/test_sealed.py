@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -179,3 +180,41 @@ def test_raising_sealed_ttl_days_does_not_revive_an_expired_handle(ccgate, profi
         fresh = sealed_env(ccgate, "max")  # a handle minted now gets the new 30 days
         ok = httpx.post(gate.profile_url("max") + "/v1/messages", json=BODY, headers=claude_code_headers(fresh))
         assert ok.status_code == 200
+
+
+def _ok(gate: Gate, headers: dict[str, str]) -> None:
+    r = httpx.post(gate.profile_url("max") + "/v1/messages", json=BODY, headers=headers)
+    assert r.status_code == 200, r.text
+
+
+def test_a_handle_that_worked_is_refused_at_once_after_a_revoke_or_an_edit(ccgate, profiles: FakeUpstream) -> None:
+    """Handles found good are remembered between requests; any write to sealed.db ends that."""
+    revoked, edited = sealed_env(ccgate, "max"), sealed_env(ccgate, "max")
+    with Gate() as gate:
+        for env in (revoked, edited):
+            for _ in range(3):
+                _ok(gate, claude_code_headers(env))
+        ccgate("sealed", "revoke", revoked["CCGATE_SEALED"])
+        r = _refused(gate, profiles, "max", claude_code_headers(revoked))
+        assert r.status_code == 401 and "revoked" in r.json()["error"]["message"]
+        _ok(gate, claude_code_headers(edited))
+        with sqlite3.connect(Path(os.environ["CCGATE_STATE_DIR"]) / "sealed.db") as conn:
+            conn.execute("UPDATE handles SET expires = 1 WHERE id = ?", (edited["CCGATE_SEALED"],))
+        r = _refused(gate, profiles, "max", claude_code_headers(edited))
+        assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
+
+
+def test_a_handle_that_worked_is_refused_once_its_deadline_passes(ccgate, profiles: FakeUpstream) -> None:
+    """No write happens when a deadline passes: the remembered verdict carries the deadline."""
+    env = sealed_env(ccgate, "max")
+    with Gate() as gate:
+        _ok(gate, claude_code_headers(env))
+        with sqlite3.connect(Path(os.environ["CCGATE_STATE_DIR"]) / "sealed.db") as conn:
+            deadline = time.time() + 2.0
+            conn.execute("UPDATE handles SET expires = ? WHERE id = ?", (deadline, env["CCGATE_SEALED"]))
+        _ok(gate, claude_code_headers(env))  # read again after the write, and remembered
+        _ok(gate, claude_code_headers(env))
+        while time.time() <= deadline:  # the deadline itself is what is tested: wait for the clock to pass it
+            time.sleep(0.05)
+        r = _refused(gate, profiles, "max", claude_code_headers(env))
+        assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
