@@ -22,7 +22,7 @@ from _timing import print_table, summary, time_command
 
 def ccgate_argv() -> list[str]:
     script = Path(sys.executable).with_name("ccgate")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "ccgate"]
+    return [str(script)] if script.exists() else [sys.executable, "-P", "-m", "ccgate"]
 
 
 def main() -> None:

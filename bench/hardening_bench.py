@@ -247,7 +247,7 @@ def use_upstream(fake: Upstream) -> None:
     """Profile `fake` on this run's fake upstream (added once, then pointed at each new fake)."""
     config = Path(os.environ["CCGATE_CONFIG_DIR"]) / "config.toml"
     if config.exists() and "fake" in config.read_text():
-        argv = [sys.executable, "-m", "ccgate", "profile", "edit", "fake", "--base-url", fake.url]
+        argv = [sys.executable, "-P", "-m", "ccgate", "profile", "edit", "fake", "--base-url", fake.url]
         subprocess.run(argv, check=True, capture_output=True)
     else:
         add_profile("fake", "api-key", secret="sk-ant-api03-profile", base_url=fake.url, insecure_storage=True)

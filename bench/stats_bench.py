@@ -41,7 +41,7 @@ PROFILES = [("max", "subscription", 0.8), ("work", "api", 0.15), ("litellm", "un
 
 def ccgate_argv() -> list[str]:
     script = Path(sys.executable).with_name("ccgate")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "ccgate"]
+    return [str(script)] if script.exists() else [sys.executable, "-P", "-m", "ccgate"]
 
 
 def generate(rows: int, days: int, first: int, count: int, now: float) -> list[tuple]:

@@ -29,7 +29,7 @@ SECRET = b"sk-ant-oat01-" + b"b" * 90
 
 def ccgate_argv() -> list[str]:
     script = Path(sys.executable).with_name("ccgate")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "ccgate"]
+    return [str(script)] if script.exists() else [sys.executable, "-P", "-m", "ccgate"]
 
 
 def in_secret_service() -> bool:

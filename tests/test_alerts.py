@@ -137,7 +137,7 @@ def test_alert_command_gets_the_alert_as_json_on_stdin(tmp_path: Path) -> None:
     assert got == {"source": "ccgate", **alert.to_dict()}
     listed = tmp_path / "listed.json"
     copy = f"import sys; open({str(listed)!r}, 'w').write(sys.stdin.read())"
-    alerts.deliver(alert, Settings(alert_command=[sys.executable, "-c", copy], desktop_notifications=False))
+    alerts.deliver(alert, Settings(alert_command=[sys.executable, "-P", "-c", copy], desktop_notifications=False))
     assert json.loads(listed.read_text())["key"] == "k"
 
 

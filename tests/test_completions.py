@@ -133,7 +133,7 @@ def _complete_via(module: str, env: dict[str, str]) -> tuple[str, int, bool]:
         "atexit.register(lambda: print('TYPER=' + str('typer' in sys.modules), file=sys.stderr))\n"
         f"sys.argv = ['ccgate']\nfrom {module} import main\nmain()\n"
     )
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    proc = subprocess.run([sys.executable, "-P", "-c", probe], capture_output=True, text=True, env=env)
     return proc.stdout, proc.returncode, "TYPER=True" in proc.stderr
 
 

@@ -17,7 +17,7 @@ from tests.shells import REAL_SHELLS, eval_in_shell
 
 OAT = "sk-ant-oat01-" + "E" * 40
 HOSTILE = "$(touch pwned) `touch pwned2` ';touch pwned3;' \n[1m] ✓"
-DUMP = [sys.executable, "-c", "import os, json, sys; sys.stdout.write(json.dumps(dict(os.environ)))"]
+DUMP = [sys.executable, "-P", "-c", "import os, json, sys; sys.stdout.write(json.dumps(dict(os.environ)))"]
 # Variables a shell adds to its own environment; they are not ccgate's doing.
 SHELL_NOISE = {"SHLVL", "PWD", "OLDPWD", "_", "CODE_FILE", "TMPDIR", "HOME", "PATH", "LOGNAME", "USER"}
 
@@ -85,6 +85,7 @@ signal.pause()
 def test_sigterm_to_the_process_group_reaches_the_command(max_profile: None, sealed: bool) -> None:
     args = [
         sys.executable,
+        "-P",
         "-m",
         "ccgate",
         "exec",
@@ -107,8 +108,8 @@ def test_sigterm_to_the_process_group_reaches_the_command(max_profile: None, sea
 def test_nested_exec_switches_cleanly(max_profile: None, ccgate: Runner) -> None:
     ccgate("profile", "add", "work", "--kind", "api-key", "--secret-stdin", input="sk-ant-api03-work")
     inner = (
-        f"{sys.executable} -m ccgate exec work -- {sys.executable} -m ccgate current; "
-        f"{sys.executable} -m ccgate exec work -- " + " ".join(DUMP[:2]) + " '" + DUMP[2] + "'"
+        f"{sys.executable} -P -m ccgate exec work -- {sys.executable} -P -m ccgate current; "
+        f"{sys.executable} -P -m ccgate exec work -- " + " ".join(DUMP[:3]) + " '" + DUMP[3] + "'"
     )
     proc = ccgate("exec", "max", "--", "sh", "-c", inner)
     current, env_json = proc.stdout.split("\n", 1)
@@ -168,7 +169,7 @@ def test_sigterm_to_ccgate_alone_is_relayed_once(max_profile: None) -> None:
 
 
 def test_sealed_exec_revokes_its_handle_when_the_command_ends(max_profile: None, ccgate: Runner) -> None:
-    inner = f"{sys.executable} -m ccgate sealed list --json"
+    inner = f"{sys.executable} -P -m ccgate sealed list --json"
     during = json.loads(ccgate("exec", "max", "--sealed", "--", "sh", "-c", inner).stdout)
     assert [(h["profile"], h["purpose"]) for h in during] == [("max", "exec")]
     assert json.loads(ccgate("sealed", "list", "--json").stdout) == []

@@ -281,7 +281,7 @@ def _parallel(ccgate_args: list[list[str]], secrets: list[str]) -> list[int]:
 
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "ccgate", *args],
+            [sys.executable, "-P", "-m", "ccgate", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -331,7 +331,7 @@ def test_undecodable_option_bytes_are_a_one_line_error_and_store_nothing(ccgate_
     import subprocess
     import sys
 
-    argv = [sys.executable, "-m", "ccgate", "profile", "add", "x", "--kind", "api-key", "--secret-stdin"]
+    argv = [sys.executable, "-P", "-m", "ccgate", "profile", "add", "x", "--kind", "api-key", "--secret-stdin"]
     proc = subprocess.run([*argv, "--model", b"claude-\xff\xfe"], input=API.encode(), capture_output=True)  # type: ignore[list-item]
     assert proc.returncode == 1
     assert proc.stderr.decode() == "ccgate: --model: the value is not valid UTF-8 text; type it again\n"
@@ -462,7 +462,7 @@ def _pty_ccgate(*args: str, env: dict[str, str] | None = None):  # type: ignore[
 
     from tests.terminal import Terminal
 
-    return Terminal.start([sys.executable, "-m", "ccgate", *args], env={**os.environ, **(env or {})})
+    return Terminal.start([sys.executable, "-P", "-m", "ccgate", *args], env={**os.environ, **(env or {})})
 
 
 def test_no_keyring_fails_before_asking_for_the_secret() -> None:

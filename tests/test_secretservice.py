@@ -25,7 +25,7 @@ OAT = "sk-ant-oat01-" + "S" * 50
 SCRIPT = """
 set -e
 echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-ccgate() { "$PY" -m ccgate "$@"; }
+ccgate() { "$PY" -P -m ccgate "$@"; }
 printf '%s' "$SECRET" | ccgate profile add max --kind max-oauth --secret-stdin
 echo "memo=$(cat "$CCGATE_STATE_DIR/keyring-backend")"
 ccgate use max --shell bash | grep CLAUDE_CODE_OAUTH_TOKEN
@@ -59,7 +59,7 @@ def test_profile_round_trip_through_gnome_keyring(tmp_path: Path, ccgate_dirs: P
 # (a replaced daemon that was not given the password), list anyway, then run doctor's fix as printed.
 INSIDE = """#!/bin/bash
 set -e
-ccgate() { "$PY" -m ccgate "$@"; }
+ccgate() { "$PY" -P -m ccgate "$@"; }
 printf '%s' "$SECRET" | ccgate profile add max --kind max-oauth --secret-stdin >/dev/null
 echo "first=$(ccgate token max)"
 gnome-keyring-daemon --replace --components=secrets </dev/null >/dev/null 2>&1

@@ -25,5 +25,5 @@ print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 def test_use_imports_nothing_heavy(ccgate: Runner) -> None:
     ccgate("profile", "add", "max", "--kind", "max-oauth", "--secret-stdin", input="sk-ant-oat01-x")
     for args in (["use", "max", "--shell", "bash"], ["use", "max", "--gate"], ["off"], ["token", "max"]):
-        proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True)
+        proc = subprocess.run([sys.executable, "-P", "-c", PROBE, *args], capture_output=True, text=True, check=True)
         assert "HEAVY=\n" in proc.stderr, (args, proc.stderr)

@@ -259,13 +259,13 @@ def test_use_at_a_terminal_prints_how_to_run_it_never_the_secret(profiles: None)
     from tests.terminal import Terminal
 
     env = {**os.environ, "SHELL": "/bin/bash"}
-    term = Terminal.start([sys.executable, "-m", "ccgate", "use", "max", "--shell", "bash"], env=env)
+    term = Terminal.start([sys.executable, "-P", "-m", "ccgate", "use", "max", "--shell", "bash"], env=env)
     assert term.finish() == 2
     shown = term.text()
     assert OAT not in shown and "export" not in shown
     assert 'run: eval "$(ccgate use max)"' in shown and 'eval "$(ccgate init bash)"' in shown
-    fish = Terminal.start([sys.executable, "-m", "ccgate", "use", "max", "--gate", "--shell", "fish"], env=env)
+    fish = Terminal.start([sys.executable, "-P", "-m", "ccgate", "use", "max", "--gate", "--shell", "fish"], env=env)
     assert fish.finish() == 2
     assert "run: ccgate use max --gate | source" in fish.text() and OAT not in fish.text()
-    off = Terminal.start([sys.executable, "-m", "ccgate", "off", "--shell", "bash"], env=env)
+    off = Terminal.start([sys.executable, "-P", "-m", "ccgate", "off", "--shell", "bash"], env=env)
     assert off.finish() == 2 and 'eval "$(ccgate off)"' in off.text()

@@ -350,7 +350,7 @@ def test_a_profile_added_or_edited_while_serving_is_served(gate: Gate, fake: Fak
     assert fake.received[-1].headers["x-api-key"] == CLIENT_KEY
     with FakeUpstream() as other:
         proc = subprocess.run(
-            [sys.executable, "-m", "ccgate", "profile", "edit", "late", "--base-url", other.url],
+            [sys.executable, "-P", "-m", "ccgate", "profile", "edit", "late", "--base-url", other.url],
             capture_output=True,
             text=True,
             timeout=30,

@@ -15,5 +15,5 @@ print(sorted({m.split(".")[0] for m in sys.modules} & {"rich", "genai_prices", "
 
 
 def test_report_modules_import_neither_rich_nor_genai_prices() -> None:
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-P", "-c", PROBE], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -101,9 +101,10 @@ def test_statusline_with_a_broken_config_still_shows_the_figures(
 def test_statusline_imports_neither_rich_nor_genai_prices_once_warm(usage_log: Callable[..., Path]) -> None:
     seed(usage_log)
     stdin = claude_code_input("S")
-    first = subprocess.run([sys.executable, "-c", PROBE], input=stdin, capture_output=True, text=True, check=True)
+    probe = [sys.executable, "-P", "-c", PROBE]
+    first = subprocess.run(probe, input=stdin, capture_output=True, text=True, check=True)
     assert "today $0.70" in first.stdout  # the first run fills the price cache
-    second = subprocess.run([sys.executable, "-c", PROBE], input=stdin, capture_output=True, text=True, check=True)
+    second = subprocess.run(probe, input=stdin, capture_output=True, text=True, check=True)
     assert "today $0.70" in second.stdout
     assert "HEAVY=\n" in second.stderr, second.stderr
 

@@ -131,7 +131,7 @@ WRITER_SCRIPT = textwrap.dedent(
 
 def test_kill_9_while_writing_leaves_a_sound_database(tmp_path: Path) -> None:
     db = tmp_path / "u.db"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(db)], env=os.environ.copy())
+    proc = subprocess.Popen([sys.executable, "-P", "-c", WRITER_SCRIPT, str(db)], env=os.environ.copy())
     try:
         deadline = time.monotonic() + 30
         rows = 0

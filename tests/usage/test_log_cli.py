@@ -124,7 +124,7 @@ def test_follow_prints_new_requests() -> None:
 def _log_on_a_terminal(columns: int, *args: str):  # type: ignore[no-untyped-def]
     from tests.terminal import Terminal
 
-    return Terminal.start([sys.executable, "-m", "ccgate", "log", *args], env=os.environ.copy(), columns=columns)
+    return Terminal.start([sys.executable, "-P", "-m", "ccgate", "log", *args], env=os.environ.copy(), columns=columns)
 
 
 def test_the_table_fits_the_terminal_and_says_what_it_left_out() -> None:
