@@ -183,7 +183,7 @@ async def _load_until_killed(gate: Gate, concurrency: int, seconds: float) -> se
     return done
 
 
-async def test_kill_9_under_64_way_load_loses_no_more_than_the_last_commit() -> None:
+async def test_kill_9_under_64_way_load_loses_only_what_the_last_commit_had_not_reached() -> None:
     from tests.fakes.upstream import FakeUpstream, Gate, add_profile
 
     with FakeUpstream() as fake:
@@ -202,6 +202,13 @@ async def test_kill_9_under_64_way_load_loses_no_more_than_the_last_commit() -> 
             conn.close()
     assert len(answered) > 200
     lost = answered - logged
-    # What finished while the last commit was under way. That commit waits for the interpreter while the
-    # event loop is busy, so it can take tens of ms (measured: 0-36 lost of ~1,000; a 50 ms linger lost up to 116).
-    assert len(lost) <= 64, (len(lost), len(answered))
+
+    # What a kill -9 may lose is what finished while the last commit was under way: requests newer than
+    # every logged one except those in flight beside them (64 clients). An older one missing would be a
+    # record dropped, not one still on its way. How many that is depends on the machine's load: the
+    # figures are bench/hardening_bench.py's (README "kill -9"), not a test's.
+    def number(request_id: str) -> int:
+        return int(request_id.rsplit("_", 1)[1])  # the fake upstream numbers requests as they arrive
+
+    newest_logged = max(number(r) for r in answered & logged)
+    assert [r for r in lost if number(r) <= newest_logged - 64] == [], (len(lost), len(answered))
