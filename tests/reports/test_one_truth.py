@@ -24,6 +24,7 @@ from ccgate.usage import store
 from ccgate.usage.model import UsageRecord
 from tests.conftest import Runner
 from tests.fakes.upstream import FakeUpstream, Gate, add_profile
+from tests.reports.conftest import rec
 
 SESSION = "5e55a000-0000-4000-8000-00000000one1"
 MAX_TOKEN = "sk-ant-oat01-one-truth-" + "m" * 30
@@ -118,15 +119,10 @@ def world(ccgate: Runner) -> Any:
 
 
 def historic_row() -> UsageRecord:
-    return UsageRecord(
-        ts=BEFORE_CHANGE,
+    return rec(
+        BEFORE_CHANGE,
+        "claude-opus-4-6",
         profile="key",
-        method="POST",
-        path="/v1/messages",
-        endpoint="messages",
-        status=200,
-        outcome="ok",
-        model="claude-opus-4-6",
         session_id=SESSION,
         billing="api",
         input_tokens=300_000,
