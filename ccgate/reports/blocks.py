@@ -8,32 +8,49 @@ request the window is taken from it ([reset - 5h, reset): the real window); othe
 at the hour the request fell in (ccusage's estimate) and the block says `"window": "estimated"`.
 Each block carries the latest utilization figures its account's profiles reported inside it.
 
-SQL groups by (minute, profile, account, model, card, period); Python walks the minutes in order
-per account, which keeps a million-row log fast while staying exact to the minute.
+The walk is exact to the second: SQL groups by (second, profile, account, model, card, period)
+and Python takes the seconds in order per account (window edges are whole seconds: the header's
+reset, or an hour). Most hours lie wholly inside one block, though, and for those the seconds
+cannot change the answer: whole UTC hours are read from the log's hourly sums, and only the
+hours where an account's block opens or ends (and the partial hours at the range's ends) from
+the raw rows, second by second.
 """
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from ccgate.reports import limits
 from ccgate.reports.context import ReportContext
+from ccgate.reports.groups import summed_hours
 from ccgate.reports.rules import TokenSums, billing_sql, card_code_sql, decode_card, epoch_sql, needs_price
 
 BLOCK_S = 5 * 3600
 MINUTE_S = 60
 
-MINUTE_SQL = """
-SELECT CAST(ts / 60 AS INTEGER) AS mnt, profile, account_id, COALESCE(model, request_model) AS m, {card} AS card,
+SECOND_SQL = """
+SELECT CAST(ts AS INTEGER) AS sec, profile, account_id, COALESCE(model, request_model) AS m, {card} AS card,
        {epoch} AS e, {billing} = 'subscription' AS sub,
        COUNT(*), SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens),
        SUM(cache_write_other_tokens), SUM(output_tokens), SUM(web_search_requests), MIN(ts), MAX(ts),
        MAX(rl_5h_reset)
 FROM requests WHERE endpoint = 'messages' AND ts >= ? AND ts < ?
-GROUP BY mnt, profile, account_id, m, card, e, sub ORDER BY mnt
+GROUP BY sec, profile, account_id, m, card, e, sub ORDER BY sec
+"""
+
+# The same columns over the hourly sums (one row per hour and key; the sums carry no reset).
+HOUR_SQL = """
+SELECT hour, NULLIF(profile, ''), NULLIF(account_id, ''), NULLIF(model, '') AS m, card, {epoch} AS e,
+       {billing} = 'subscription' AS sub,
+       SUM(requests), SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens),
+       SUM(cache_write_other_tokens), SUM(output_tokens), SUM(web_search_requests), MIN(first_ts), MAX(last_ts), NULL
+FROM hourly WHERE hour BETWEEN ? AND ?
+GROUP BY hour, profile, account_id, m, card, e, sub ORDER BY hour
 """
 
 
@@ -96,34 +113,101 @@ def _open_block(first_ts: float, reset: int | None) -> Block:
     return Block(start=start, end=start + BLOCK_S, window="estimated")
 
 
-def build_blocks(conn: sqlite3.Connection, ctx: ReportContext) -> tuple[dict[str, list[Block]], Other]:
-    """Each subscription account's blocks in the context's range, and the rest of the traffic."""
-    edges, instants = ctx.pricer.edges, ctx.pricer.instants
-    sql = MINUTE_SQL.format(card=card_code_sql(edges), epoch=epoch_sql(instants), billing=billing_sql(ctx.profiles))
-    blocks: dict[str, list[Block]] = {}
-    other = Other()
-    for r in conn.execute(sql, (ctx.since, ctx.until)):
-        profile, account_id, model, card, epoch, sub, count = r[1], r[2], r[3], r[4], r[5], r[6], r[7]
+class _Walk:
+    """The blocks walk: takes grouped rows (SECOND_SQL's or HOUR_SQL's columns) in time order per account."""
+
+    def __init__(self, ctx: ReportContext, edges: tuple[int, ...]) -> None:
+        self.ctx, self.edges = ctx, edges
+        self.blocks: dict[str, list[Block]] = {}
+        self.other = Other()
+
+    def key(self, r: Any) -> str:
+        return self.ctx.profiles.account_key(r[1], r[2])
+
+    def covers(self, key: str, until: float) -> bool:
+        """Whether the account's current block lasts at least until `until`."""
+        own = self.blocks.get(key)
+        return own is not None and own[-1].end >= until
+
+    def take(self, r: Any, key: str | None = None) -> None:
+        model, card, epoch, sub, count = r[3], r[4], r[5], r[6], r[7]
         sums = TokenSums(*r[8:15])  # SUMs of NOT NULL columns over at least one row
         first, last, reset = r[15], r[16], r[17]
-        cost = ctx.pricer.cost(model, sums, decode_card(card, edges), epoch)
+        cost = self.ctx.pricer.cost(model, sums, decode_card(card, self.edges), epoch)
         if not sub:
-            other.requests += count
-            other.tokens += sums.total
-            other.cost += cost or 0
-            other.unpriced_requests += count if cost is None and needs_price(sums) else 0
-            continue
-        own = blocks.setdefault(ctx.profiles.account_key(profile, account_id), [])
+            self.other.requests += count
+            self.other.tokens += sums.total
+            self.other.cost += cost or 0
+            self.other.unpriced_requests += count if cost is None and needs_price(sums) else 0
+            return
+        own = self.blocks.setdefault(key or self.key(r), [])
         if not own or first >= own[-1].end:
             own.append(_open_block(first, reset))
             own[-1].first_ts = first
         block = own[-1]
         block.first_ts = min(block.first_ts, first)
         block.last_ts = max(block.last_ts, last)
-        block.profiles.add(profile or "-")
+        block.profiles.add(r[1] or "-")
         block.add(sums, count, cost, model)
+
+
+def build_blocks(conn: sqlite3.Connection, ctx: ReportContext) -> tuple[dict[str, list[Block]], Other]:
+    """Each subscription account's blocks in the context's range, and the rest of the traffic."""
+    hours = summed_hours(conn, ctx.since, ctx.until, ctx.pricer)
+    if hours is None:
+        walk = _Walk(ctx, ctx.pricer.edges)
+        for r in _seconds(conn, ctx, ctx.since, ctx.until):
+            walk.take(r)
+    else:
+        walk = _walk_hours(conn, ctx, *hours)
     ctx.pricer.save()
-    return blocks, other
+    return walk.blocks, walk.other
+
+
+def _walk_hours(conn: sqlite3.Connection, ctx: ReportContext, h0: int, h1: int) -> _Walk:
+    """The walk over the hourly sums of [h0, h1], the raw seconds of the partial hours around them,
+    and, for an account whose block does not cover an hour wholly, that hour's raw seconds."""
+    from ccgate.usage.store import LEDGER_ROLLUP_EDGES
+
+    walk = _Walk(ctx, LEDGER_ROLLUP_EDGES)
+    seconds = _Walk(ctx, ctx.pricer.edges)
+    seconds.blocks, seconds.other = walk.blocks, walk.other  # one ledger, two card codings
+    for r in _seconds(conn, ctx, ctx.since, h0 * 3600):
+        seconds.take(r)
+    sql = HOUR_SQL.format(epoch=epoch_sql(ctx.pricer.instants, ts="hour * 3600"), billing=billing_sql(ctx.profiles))
+    for hour, rows in itertools.groupby(conn.execute(sql, (h0, h1)), key=lambda r: int(r[0])):
+        start, end = hour * 3600, hour * 3600 + 3600
+        raw: dict[str, list[Any]] | None = None
+        by_second: set[str] = set()  # accounts whose hour the seconds answered
+        for r in rows:
+            if not r[6]:
+                walk.take(r)
+                continue
+            key = walk.key(r)
+            if key in by_second:
+                continue
+            if walk.covers(key, end):
+                walk.take(r, key)
+                continue
+            if raw is None:  # an edge of some block falls in this hour: its seconds decide
+                raw = {}
+                for m in _seconds(conn, ctx, start, end):
+                    if m[6]:
+                        raw.setdefault(seconds.key(m), []).append(m)
+            by_second.add(key)
+            for m in raw.get(key, []):
+                seconds.take(m, key)
+    for r in _seconds(conn, ctx, max(ctx.since, (h1 + 1) * 3600), ctx.until):
+        seconds.take(r)
+    return walk
+
+
+def _seconds(conn: sqlite3.Connection, ctx: ReportContext, since: float, until: float) -> Iterator[Any]:
+    if since >= until:
+        return iter(())
+    edges, instants = ctx.pricer.edges, ctx.pricer.instants
+    sql = SECOND_SQL.format(card=card_code_sql(edges), epoch=epoch_sql(instants), billing=billing_sql(ctx.profiles))
+    return iter(conn.execute(sql, (since, until)))
 
 
 def _usd(value: Decimal | float) -> float:

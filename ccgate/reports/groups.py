@@ -286,17 +286,14 @@ def rollup_plan(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, pri
 
     One session's rows are few and indexed: they are read as they are. Price data whose tier
     starts the sums do not split at is read from the raw rows, where the split is exact."""
-    from ccgate.usage.store import LEDGER_ROLLUP_EDGES
-
-    if grouping.rollup_sql is None or q.session or not _has_rollup(conn, grouping.rollup_table):
-        return None
-    if not set(pricer.edges) <= set(LEDGER_ROLLUP_EDGES):
+    if grouping.rollup_sql is None or q.session:
         return None
     if grouping.rollup_table == "session_hourly" and (q.project or q.machine):
         return None  # the per-session sums are not split by project or machine
-    h0, h1 = math.ceil(q.since / 3600), math.floor(q.until / 3600) - 1
-    if h1 < h0:
+    hours = summed_hours(conn, q.since, q.until, pricer, grouping.rollup_table)
+    if hours is None:
         return None
+    h0, h1 = hours
     segments = None
     if grouping.time:
         present = present_hours(conn, grouping.rollup_table, h0, h1)
@@ -305,6 +302,19 @@ def rollup_plan(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, pri
             if not whole_hours(segments):
                 return None  # e.g. India's +05:30: a local day does not start on a UTC hour
     return RollupPlan(h0, h1, segments)
+
+
+def summed_hours(
+    conn: sqlite3.Connection, since: float, until: float, pricer: Pricer, table: str = "hourly"
+) -> tuple[int, int] | None:
+    """The whole UTC hours [h0, h1] of [since, until) the sums in `table` can answer for this price
+    data; None: none (no such table, a range shorter than an hour, or tier starts the sums do not split at)."""
+    from ccgate.usage.store import LEDGER_ROLLUP_EDGES
+
+    if not set(pricer.edges) <= set(LEDGER_ROLLUP_EDGES) or not _has_rollup(conn, table):
+        return None
+    h0, h1 = math.ceil(since / 3600), math.floor(until / 3600) - 1
+    return None if h1 < h0 else (h0, h1)
 
 
 def present_hours(conn: sqlite3.Connection, table: str, h0: int, h1: int) -> tuple[int, int] | None:

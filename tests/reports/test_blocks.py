@@ -148,3 +148,60 @@ def test_blocks_command_json_csv_and_table(
     assert "55%" in table and "headers" in table and "burn 200 tokens/min" in table
     assert "5-hour blocks of max2" in table and "5-hour blocks of max " in table
     assert "2 request(s) no subscription paid for" in table
+
+
+# --- whole hours from the hourly sums, the hours where a block opens or ends from the minutes ----
+
+
+def _max_blocks(records: list, *, since: float = T - 86400, until: float = T + 86400) -> list[dict]:
+    conn = store.connect()
+    store.insert_records(conn, records)
+    ctx = report_ctx(since=since, until=until, kinds=KINDS, now=T + 86400)
+    (account,) = blocks_report(conn, ctx)["accounts"]
+    return list(account["blocks"])
+
+
+def test_a_window_ending_inside_an_hour_splits_that_hour_to_the_second() -> None:
+    reset = T + 3 * H + 1234  # the upstream's window: [T - 2h + 1234 s, T + 3h + 1234 s)
+    sub = {"billing": "subscription", "rl_5h_reset": reset}
+    blocks = _max_blocks(
+        [
+            rec(T - 2 * H + 1234, input_tokens=1, **sub),
+            *[rec(T + h * H + 60, input_tokens=10, **sub) for h in range(3)],  # whole hours inside the block
+            rec(reset - 1, input_tokens=100, **sub),  # the block's last second
+            rec(reset, input_tokens=1_000, billing="unknown"),  # its end: a new (estimated) block
+            rec(reset + 100, input_tokens=10_000, billing="unknown"),
+        ]
+    )
+    assert [(b["start"], b["end"], b["window"]) for b in blocks] == [
+        (reset - 5 * H, reset, "headers"),
+        (T + 3 * H, T + 8 * H, "estimated"),
+    ]
+    assert [b["input_tokens"] for b in blocks] == [131, 11_000]
+    assert [b["requests"] for b in blocks] == [5, 2]
+
+
+def test_a_block_opened_inside_an_hour_counts_each_model_of_that_hour_once() -> None:
+    sub = {"billing": "unknown"}
+    blocks = _max_blocks(
+        [
+            rec(T - 10 * H + 59, input_tokens=1, **sub),  # block [T-10h, T-5h)
+            rec(T - 5 * H - 1, input_tokens=2, **sub),  # its last second
+            rec(T - 5 * H, "claude-opus-5", input_tokens=4, **sub),  # the next block's first second
+            rec(T - 5 * H + 1800, input_tokens=8, **sub),
+            rec(T - 4 * H + 30, "claude-opus-5", input_tokens=16, **sub),  # a whole hour inside it
+        ]
+    )
+    assert [((b["start"] - T) / H, b["input_tokens"], b["requests"]) for b in blocks] == [(-10, 3, 2), (-5, 28, 3)]
+    assert blocks[1]["first_ts"] == T - 5 * H and blocks[1]["last_ts"] == T - 4 * H + 30
+
+
+def test_partial_hours_at_the_range_ends_are_read_to_the_second() -> None:
+    sub = {"billing": "unknown"}
+    records = [rec(T - 3 * H + 10 * s, input_tokens=1, **sub) for s in range(6)]  # T-3h, +10 s, ... +50 s
+    records.append(rec(T + 2 * H - 1, input_tokens=100, **sub))
+    blocks = _max_blocks(records, since=T - 3 * H + 20, until=T + 2 * H - 1)
+    assert [(b["requests"], b["input_tokens"]) for b in blocks] == [(4, 4)]
+    assert blocks[0]["first_ts"] == T - 3 * H + 20
+    blocks = _max_blocks([], since=T - 3 * H + 20, until=T + 2 * H)
+    assert [(b["requests"], b["input_tokens"]) for b in blocks] == [(5, 104)]
