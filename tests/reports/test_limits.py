@@ -23,3 +23,13 @@ def test_pace_forecast_extrapolates_the_last_hour_since_the_last_reset() -> None
     }
     assert limits.pace_forecast([(0.0, 0.5)], reset=None) is None
     assert limits.pace_forecast([(0.0, 0.30), (0.03, 0.61)], reset=None) is None  # too close to extrapolate
+
+
+def test_the_newest_figures_of_a_profile_are_one_index_look_up() -> None:
+    """A profile whose responses never carry limits (an API key) must not walk its 8 days of rows."""
+    from ccgate.usage import store
+
+    conn = store.connect()
+    sql = limits.LATEST_SQL.format(where="AND profile IN (?)")
+    plan = " ".join(str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, (0.0, 1.0, "work")))
+    assert "USING INDEX requests_limits (profile=? AND ts>? AND ts<?)" in plan

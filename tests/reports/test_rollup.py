@@ -176,7 +176,12 @@ def test_migration_sums_an_existing_log(tmp_path: Path) -> None:
     insert_into_old_schema(old, varied_records(500, seed=3))
     old.close()
     upgraded = store.connect(db)
-    assert store.applied_migrations(upgraded)[3:] == ["m004_hourly_rollups", "m005_ledger", "m006_imports"]
+    assert store.applied_migrations(upgraded)[3:] == [
+        "m004_hourly_rollups",
+        "m005_ledger",
+        "m006_imports",
+        "m007_limits_index",
+    ]
     raw = raw_only_copy(db, tmp_path / "raw.db")
     for by in ("day", "model", "billing", "session"):
         q = groups.StatsQuery(by=by, since=START, until=START + SPAN)

@@ -44,6 +44,7 @@ ALL_MIGRATIONS = [
     "m004_hourly_rollups",
     "m005_ledger",
     "m006_imports",
+    "m007_limits_index",
 ]
 INDEXES = {
     "requests_ts",
@@ -55,6 +56,7 @@ INDEXES = {
     "requests_origin_key",
     "requests_transcript_request",
     "requests_transcript_message",
+    "requests_limits",
 }
 
 
