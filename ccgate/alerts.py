@@ -21,7 +21,6 @@ object on stdin. Nothing leaves the machine unless `alert_command` sends it.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import time
@@ -29,13 +28,23 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ccgate import paths
 from ccgate.fileio import write_private
 from ccgate.locks import lock_file_for, locked
 
-log = logging.getLogger("ccgate.alerts")
+if TYPE_CHECKING:
+    import logging
+
+
+def _log() -> logging.Logger:
+    # logging (with traceback and threading) only when something goes wrong: the status line,
+    # which runs on every prompt, reads alerts and never logs.
+    import logging
+
+    return logging.getLogger("ccgate.alerts")
+
 
 Severity = Literal["warn", "fail"]
 LIMIT_THRESHOLDS = (0.95, 0.80)  # highest first: a jump past both fires the higher one only
@@ -346,11 +355,11 @@ def _run(argv: list[str] | None, stdin: str | None, what: str) -> None:
             check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        log.warning("%s failed: %s", what, type(exc).__name__)
+        _log().warning("%s failed: %s", what, type(exc).__name__)
         return
     if proc.returncode != 0:
         first = (proc.stderr or "").strip().splitlines()[:1]
-        log.warning("%s exited %d%s", what, proc.returncode, f": {first[0][:200]}" if first else "")
+        _log().warning("%s exited %d%s", what, proc.returncode, f": {first[0][:200]}" if first else "")
 
 
 class AlertCenter:
@@ -386,7 +395,7 @@ class AlertCenter:
         try:
             fresh = record([alert], path=self._path)
         except OSError as exc:
-            log.warning("alerts: cannot write %s (%s); delivering anyway", self._path or state_file(), exc)
+            _log().warning("alerts: cannot write %s (%s); delivering anyway", self._path or state_file(), exc)
             fresh = [alert]
         for one in fresh:
             deliver(one, self._settings())
