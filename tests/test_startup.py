@@ -27,3 +27,35 @@ def test_use_imports_nothing_heavy(ccgate: Runner) -> None:
     for args in (["use", "max", "--shell", "bash"], ["use", "max", "--gate"], ["off"], ["token", "max"]):
         proc = subprocess.run([sys.executable, "-P", "-c", PROBE, *args], capture_output=True, text=True, check=True)
         assert "HEAVY=\n" in proc.stderr, (args, proc.stderr)
+
+
+IMPORTER_PROBE = """
+import sys
+sys.argv = ["ccgate", *sys.argv[1:]]
+from ccgate.cli.main import main
+try:
+    main()
+except SystemExit:
+    pass
+loaded = [m for m in ("ccgate.usage.ledger", "ccgate.usage.transcripts") if m in sys.modules]
+print("LOADED=" + ",".join(loaded), file=sys.stderr)
+"""
+
+
+def test_stats_loads_the_transcript_importer_only_when_claude_code_wrote_something() -> None:
+    import os
+    from pathlib import Path
+
+    projects = Path(os.environ["HOME"]) / ".claude" / "projects"
+
+    def loaded() -> str:
+        proc = subprocess.run(
+            [sys.executable, "-P", "-c", IMPORTER_PROBE, "stats", "--json"], capture_output=True, text=True, check=True
+        )
+        return proc.stderr.rsplit("LOADED=", 1)[1].strip()
+
+    assert loaded() == ""  # no ~/.claude/projects at all
+    projects.mkdir(parents=True)
+    assert loaded() == ""  # there, but empty
+    (projects / "-work-repo").mkdir()
+    assert loaded() == "ccgate.usage.ledger,ccgate.usage.transcripts"

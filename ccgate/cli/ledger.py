@@ -33,6 +33,7 @@ def import_(
       ccgate import laptop.jsonl
     """
     from ccgate.usage import ledger
+    from ccgate.usage.roots import Root, roots_for
 
     config = load()
     conn = ledger.open_writer()
@@ -45,7 +46,7 @@ def import_(
             for m in [] if as_json else merged:
                 print(f"ccgate: {m.machine}: {m.added} of {m.rows} rows added ({m.already_there} were already here)")
             return
-        roots = [ledger.Root(p.resolve(), None) for p in paths] if paths else ledger.roots_for(config, os.environ)
+        roots = [Root(p.resolve(), None) for p in paths] if paths else roots_for(config, os.environ)
         summary = ledger.import_transcripts(conn, roots)
     finally:
         conn.close()

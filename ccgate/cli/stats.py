@@ -122,6 +122,10 @@ def _import_first(config: Any) -> None:
     """Claude Code's newest transcript lines first, so the report is the whole ledger (README)."""
     import os
 
+    from ccgate.usage.roots import any_transcripts, roots_for
+
+    if not any_transcripts(roots_for(config, os.environ)):
+        return  # nothing Claude Code wrote: the importer is not even loaded
     from ccgate.usage.ledger import refresh_before_report
 
     summary = refresh_before_report(config, os.environ)

@@ -39,7 +39,7 @@ from ccgate.usage.sink import NullSink, Sink
 
 if TYPE_CHECKING:
     from ccgate.usage.follow import TranscriptFollower
-    from ccgate.usage.ledger import Root
+    from ccgate.usage.roots import Root
 
 DEFAULT_GRACE_S = 30.0
 
@@ -138,7 +138,7 @@ def transcript_follower(config: Config, sink: Sink) -> TranscriptFollower | None
 def roots_now(config: Config) -> list[Root]:
     """The transcript roots of config.toml as it is now (the last good one when a hand edit broke it)."""
     from ccgate.config import load_config
-    from ccgate.usage.ledger import roots_for
+    from ccgate.usage.roots import roots_for
 
     try:
         current = load_config(config.path)

@@ -19,13 +19,14 @@ from typing import Any
 
 from ccgate.errors import CcgateError
 from ccgate.usage import ledger
+from ccgate.usage.roots import Root
 
 log = logging.getLogger("ccgate.usage")
 POLL_S = 2.0
 
 
 class TranscriptFollower:
-    def __init__(self, db_path: Path, roots: Callable[[], Iterable[ledger.Root]], poll_s: float = POLL_S) -> None:
+    def __init__(self, db_path: Path, roots: Callable[[], Iterable[Root]], poll_s: float = POLL_S) -> None:
         self.db_path = db_path
         self.roots = roots
         self.poll_s = poll_s

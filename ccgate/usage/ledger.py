@@ -33,19 +33,12 @@ from ccgate.errors import CcgateError, UsageError
 from ccgate.reports.rules import PRICED_COLUMNS
 from ccgate.usage import store, transcripts
 from ccgate.usage.model import SEEN_GATEWAY, SEEN_TRANSCRIPT, UsageRecord
+from ccgate.usage.roots import Root, roots_for
 
 EXPORT_FORMAT = "ccgate-ledger/1"
 # Columns an export leaves out: the credential fingerprint identifies a secret across machines.
 NOT_EXPORTED = frozenset({"credential_fp", "origin_key", "machine"})
 TOKEN_FIELDS = (*PRICED_COLUMNS, "web_fetch_requests")
-
-
-@dataclass(frozen=True, slots=True)
-class Root:
-    """A Claude Code `projects/` directory and the profile whose config dir it is (None: not ccgate's)."""
-
-    path: Path
-    profile: str | None
 
 
 @dataclass(slots=True)
@@ -74,28 +67,6 @@ class ImportSummary:
         }
 
 
-def default_roots(profile_dirs: Mapping[str, str], env: Mapping[str, str]) -> list[Root]:
-    """Where Claude Code writes transcripts: ~/.claude, $CLAUDE_CONFIG_DIR, every claude-login profile's dir.
-
-    A directory reached twice (CLAUDE_CONFIG_DIR naming a profile's dir) is read once, as the profile's."""
-    home = Path(env.get("HOME") or Path.home())
-    found: dict[Path, str | None] = {}
-    for name, config_dir in sorted(profile_dirs.items()):
-        found[_real(Path(config_dir) / "projects")] = name
-    for base in (home / ".claude", Path(env["CLAUDE_CONFIG_DIR"]) if env.get("CLAUDE_CONFIG_DIR") else None):
-        if base is not None:
-            found.setdefault(_real(base / "projects"), None)
-    return [Root(path, profile) for path, profile in found.items()]
-
-
-def roots_for(config: Any, env: Mapping[str, str]) -> list[Root]:
-    """The transcript roots of this configuration: Claude Code's own dirs and every profile's config dir."""
-    from ccgate.profiles import all_profiles
-
-    dirs = {p.name: p.config_dir for p in all_profiles(config) if p.config_dir}
-    return default_roots(dirs, env)
-
-
 def import_now(config: Any, env: Mapping[str, str], db_path: Path | None = None) -> ImportSummary:
     """One import pass over the default roots, on a connection of its own."""
     conn = open_writer(db_path)
@@ -118,13 +89,6 @@ def refresh_before_report(config: Any, env: Mapping[str, str]) -> ImportSummary 
         summary = ImportSummary()
         summary.unreadable.append(f"importing transcripts failed: {getattr(exc, 'message', None) or exc}")
         return summary
-
-
-def _real(path: Path) -> Path:
-    try:
-        return path.expanduser().resolve()
-    except OSError:
-        return path
 
 
 def import_transcripts(conn: sqlite3.Connection, roots: Iterable[Root], now: float | None = None) -> ImportSummary:

@@ -13,6 +13,7 @@ from ccgate.errors import UsageError
 from ccgate.reports import groups, stats
 from ccgate.usage import ledger, store, transcripts
 from ccgate.usage.model import UsageRecord
+from ccgate.usage.roots import Root
 from tests.reports.conftest import report_ctx
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "transcripts"
@@ -43,7 +44,7 @@ def rows(conn) -> list[dict]:  # type: ignore[no-untyped-def]
 def test_each_response_becomes_one_row_and_a_second_import_adds_nothing(projects: Path, tmp_path: Path) -> None:
     expected = responses(projects)
     conn = store.connect(tmp_path / "usage.db")
-    first = ledger.import_transcripts(conn, [ledger.Root(projects, "work")])
+    first = ledger.import_transcripts(conn, [Root(projects, "work")])
     assert first.added == len(expected) == len(rows(conn)) and first.merged == 0
     got = {(r["message_id"], r["request_id"]): r for r in rows(conn)}
     assert set(got) == set(expected)
@@ -55,7 +56,7 @@ def test_each_response_becomes_one_row_and_a_second_import_adds_nothing(projects
             record.cwd,
         )
         assert row["seen"] == 2 and row["profile"] == "work" and row["billing"] == "unknown"
-    again = ledger.import_transcripts(conn, [ledger.Root(projects, "work")])
+    again = ledger.import_transcripts(conn, [Root(projects, "work")])
     assert (again.added, again.merged, again.updated, again.read_bytes) == (0, 0, 0, 0)
     assert len(rows(conn)) == len(expected)
 
@@ -88,7 +89,7 @@ def test_the_forwarders_row_and_the_transcripts_are_one_row_whichever_comes_firs
 
     # 1. The forwarder logged it first; the import adds the project to that row.
     store.insert_records(conn, [gateway_row(first)])
-    summary = ledger.import_transcripts(conn, [ledger.Root(projects, None)])
+    summary = ledger.import_transcripts(conn, [Root(projects, None)])
     assert summary.merged == 1 and summary.added == len(expected) - 1
     # 2. The import came first; the forwarder's record takes the transcript row's place.
     store.insert_records(conn, [gateway_row(second)])
@@ -108,14 +109,14 @@ def test_the_forwarders_row_and_the_transcripts_are_one_row_whichever_comes_firs
 
 def test_a_file_rewritten_shorter_is_read_again_without_doubles(projects: Path, tmp_path: Path) -> None:
     conn = store.connect(tmp_path / "usage.db")
-    ledger.import_transcripts(conn, [ledger.Root(projects, None)])
+    ledger.import_transcripts(conn, [Root(projects, None)])
     before = len(rows(conn))
     session = sorted(projects.glob("*/*.jsonl"))[0]
     lines = session.read_bytes().splitlines(keepends=True)
     session.write_bytes(b"".join(lines[: len(lines) // 2]))
-    ledger.import_transcripts(conn, [ledger.Root(projects, None)])
+    ledger.import_transcripts(conn, [Root(projects, None)])
     session.write_bytes(b"".join(lines) + b'{"type": "assistant", "usage": {broken\n' + "ö".encode("latin-1"))
-    summary = ledger.import_transcripts(conn, [ledger.Root(projects, None)])
+    summary = ledger.import_transcripts(conn, [Root(projects, None)])
     assert len(rows(conn)) == before and (summary.added, summary.updated) == (0, 0)
     assert summary.skipped.get("malformed", 0) == 1
 
@@ -123,7 +124,7 @@ def test_a_file_rewritten_shorter_is_read_again_without_doubles(projects: Path, 
 def test_no_text_of_the_sessions_reaches_the_database(projects: Path, tmp_path: Path) -> None:
     db = tmp_path / "usage.db"
     conn = store.connect(db)
-    ledger.import_transcripts(conn, [ledger.Root(projects, None)])
+    ledger.import_transcripts(conn, [Root(projects, None)])
     conn.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("usage.db*"))
     corpus = b"".join(p.read_bytes() for p in projects.rglob("*.jsonl"))
@@ -134,7 +135,7 @@ def test_no_text_of_the_sessions_reaches_the_database(projects: Path, tmp_path: 
 
 def test_export_then_import_gives_the_same_reports_and_twice_changes_nothing(projects: Path, tmp_path: Path) -> None:
     here = store.connect(tmp_path / "here.db")
-    ledger.import_transcripts(here, [ledger.Root(projects, "work")])
+    ledger.import_transcripts(here, [Root(projects, "work")])
     lines = [json.dumps(row) for row in ledger.export_rows(here, 0.0, "laptop")]
     assert json.loads(lines[0])["format"] == "ccgate-ledger/1"
     assert all(json.loads(line)["machine"] == "laptop" for line in lines[1:])
