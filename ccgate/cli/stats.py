@@ -122,10 +122,14 @@ def _import_first(config: Any) -> None:
     """Claude Code's newest transcript lines first, so the report is the whole ledger (README)."""
     import os
 
+    from ccgate.errors import CcgateError
     from ccgate.usage.roots import any_transcripts, roots_for
 
-    if not any_transcripts(roots_for(config, os.environ)):
-        return  # nothing Claude Code wrote: the importer is not even loaded
+    try:
+        if not any_transcripts(roots_for(config, os.environ)):
+            return  # nothing Claude Code wrote: the importer is not even loaded
+    except CcgateError:
+        pass  # an odd profile: the import pass says what is wrong, and the report goes on
     from ccgate.usage.ledger import refresh_before_report
 
     summary = refresh_before_report(config, os.environ)
