@@ -13,7 +13,6 @@ import sqlite3
 from typing import Any
 
 from ccgate.reports.context import ReportContext
-from ccgate.reports.groups import split_labels
 from ccgate.reports.rules import SEEN_GATEWAY, SEEN_TRANSCRIPT
 
 TOTAL = (
@@ -32,6 +31,11 @@ SELECT session_id, MIN(ts), MAX(ts), GROUP_CONCAT(DISTINCT REPLACE(profile, ',',
 FROM requests WHERE endpoint = 'messages' AND session_id IS NOT NULL AND ts >= ? AND ts < ?
 GROUP BY session_id ORDER BY MAX(ts) DESC
 """
+
+
+def split_labels(joined: str | None) -> list[str]:
+    """A label column's values back from GROUP_CONCAT (commas inside a value came as \x1f)."""
+    return [part.replace("\x1f", ",") for part in (joined or "").split(",") if part]
 
 
 def reconcile_report(conn: sqlite3.Connection | None, ctx: ReportContext) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from ccgate.reports.groups import (
     fetch_groups,
     local_midnight,
     period_of,
-    split_labels,
 )
 from ccgate.reports.rules import API_ON_SUBSCRIPTION, decode_card, needs_price
 from ccgate.text import plural
@@ -210,16 +209,15 @@ def stats_report(conn: sqlite3.Connection | None, ctx: ReportContext, q: StatsQu
         cost = price(ctx, g)
         acc = rows.setdefault(key, Acc())
         acc.add(g, cost, g.billing)
-        for name, joined in zip(grouping.labels, g.labels, strict=True):
-            if joined:
-                acc.labels.setdefault(name, set()).add(joined)  # split once per distinct list, below
+        for name, value in zip(grouping.labels, g.labels, strict=True):
+            if value:
+                acc.labels.setdefault(name, set()).add(value)
         if q.breakdown:
             by_model.setdefault(key, {}).setdefault(g.model or "?", Acc()).add(g, cost, g.billing)
     ctx.pricer.save()
     out = []
     for key, acc in rows.items():
         totals.merge(acc)
-        acc.labels = {name: {v for joined in lists for v in split_labels(joined)} for name, lists in acc.labels.items()}
         row = {"key": key, **{k: v for k, v in meta.get(key, {}).items() if not k.startswith("_")}, **acc.to_dict()}
         for name in grouping.labels:
             row[f"{name}s"] = sorted(acc.labels.get(name, ()))
