@@ -28,8 +28,18 @@ def test_pace_forecast_extrapolates_the_last_hour_since_the_last_reset() -> None
 def test_the_newest_figures_of_a_profile_are_one_index_look_up() -> None:
     """A profile whose responses never carry limits (an API key) must not walk its 8 days of rows."""
     from ccgate.usage import store
+    from tests.reports.conftest import rec
 
     conn = store.connect()
     sql = limits.LATEST_SQL.format(where="AND profile IN (?)")
-    plan = " ".join(str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, (0.0, 1.0, "work")))
-    assert "USING INDEX requests_limits (profile=? AND ts>? AND ts<?)" in plan
+
+    def plan() -> str:
+        return " ".join(str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, (0.0, 1.0, "work")))
+
+    assert "USING INDEX requests_limits (profile=? AND ts>? AND ts<?)" in plan()
+    # Also once ANALYZE has seen a log where nearly every row carries figures.
+    store.insert_records(conn, [rec(float(i), rl_5h_utilization=0.5) for i in range(300)] + [rec(1.0, profile="work")])
+    conn.execute("ANALYZE")
+    assert "USING INDEX requests_limits (profile=? AND ts>? AND ts<?)" in plan()
+    figures = limits.latest(conn, 0.0, 400.0, ["max"])
+    assert figures is not None and figures["ts"] == 299.0 and limits.latest(conn, 0.0, 400.0, ["work"]) is None
