@@ -9,17 +9,24 @@ from tests.conftest import Runner
 
 HEAVY = ("aiohttp", "rich", "genai_prices", "prometheus_client", "sqlite3", "pydantic")
 
-PROBE = """
-import sys
-sys.argv = ["ccgate", *sys.argv[1:]]
-from ccgate.cli.main import main
-try:
-    main()
-except SystemExit:
-    pass
-heavy = sorted({m.split(".")[0] for m in sys.modules} & set(@MODULES@))
-print("HEAVY=" + ",".join(heavy), file=sys.stderr)
-""".replace("@MODULES@", repr(HEAVY))
+
+def probe(report: str) -> str:
+    """A `python -c` program that runs the CLI with its arguments, then prints `report` to stderr."""
+    return (
+        "import sys\n"
+        'sys.argv = ["ccgate", *sys.argv[1:]]\n'
+        "from ccgate.cli.main import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n" + report + "\n"
+    )
+
+
+PROBE = probe(
+    f'heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r}))\n'
+    'print("HEAVY=" + ",".join(heavy), file=sys.stderr)'
+)
 
 
 def test_use_imports_nothing_heavy(ccgate: Runner) -> None:
@@ -29,17 +36,10 @@ def test_use_imports_nothing_heavy(ccgate: Runner) -> None:
         assert "HEAVY=\n" in proc.stderr, (args, proc.stderr)
 
 
-IMPORTER_PROBE = """
-import sys
-sys.argv = ["ccgate", *sys.argv[1:]]
-from ccgate.cli.main import main
-try:
-    main()
-except SystemExit:
-    pass
-loaded = [m for m in ("ccgate.usage.ledger", "ccgate.usage.transcripts") if m in sys.modules]
-print("LOADED=" + ",".join(loaded), file=sys.stderr)
-"""
+IMPORTER_PROBE = probe(
+    'loaded = [m for m in ("ccgate.usage.ledger", "ccgate.usage.transcripts") if m in sys.modules]\n'
+    'print("LOADED=" + ",".join(loaded), file=sys.stderr)'
+)
 
 
 def test_stats_loads_the_transcript_importer_only_when_claude_code_wrote_something() -> None:
