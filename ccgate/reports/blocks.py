@@ -28,7 +28,7 @@ from typing import Any
 from ccgate.reports import limits
 from ccgate.reports.context import ReportContext
 from ccgate.reports.groups import summed_hours
-from ccgate.reports.rules import TokenSums, billing_sql, card_code_sql, decode_card, epoch_sql, needs_price
+from ccgate.reports.rules import NEEDS_PRICE_SQL, TokenSums, billing_sql, card_code_sql, decode_card, epoch_sql
 
 BLOCK_S = 5 * 3600
 MINUTE_S = 60
@@ -38,7 +38,7 @@ SELECT CAST(ts AS INTEGER) AS sec, profile, account_id, COALESCE(model, request_
        {epoch} AS e, {billing} = 'subscription' AS sub,
        COUNT(*), SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens),
        SUM(cache_write_other_tokens), SUM(output_tokens), SUM(web_search_requests), MIN(ts), MAX(ts),
-       MAX(rl_5h_reset)
+       MAX(rl_5h_reset), SUM(CASE WHEN {needs_price} THEN 1 ELSE 0 END)
 FROM requests WHERE endpoint = 'messages' AND ts >= ? AND ts < ?
 GROUP BY sec, profile, account_id, m, card, e, sub ORDER BY sec
 """
@@ -48,7 +48,8 @@ HOUR_SQL = """
 SELECT hour, NULLIF(profile, ''), NULLIF(account_id, ''), NULLIF(model, '') AS m, card, {epoch} AS e,
        {billing} = 'subscription' AS sub,
        SUM(requests), SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens),
-       SUM(cache_write_other_tokens), SUM(output_tokens), SUM(web_search_requests), MIN(first_ts), MAX(last_ts), NULL
+       SUM(cache_write_other_tokens), SUM(output_tokens), SUM(web_search_requests), MIN(first_ts), MAX(last_ts), NULL,
+       SUM(priced)
 FROM hourly WHERE hour BETWEEN ? AND ?
 GROUP BY hour, profile, account_id, m, card, e, sub ORDER BY hour
 """
@@ -75,7 +76,7 @@ class Block:
     def tokens(self) -> int:
         return self.input + self.cache_read + self.cache_write + self.output
 
-    def add(self, sums: TokenSums, count: int, cost: Decimal | None, model: str | None) -> None:
+    def add(self, sums: TokenSums, count: int, priced: int, cost: Decimal | None, model: str | None) -> None:
         self.requests += count
         self.input += sums.input
         self.cache_read += sums.cache_read
@@ -83,8 +84,8 @@ class Block:
         self.output += sums.output
         if cost is not None:
             self.cost += cost
-        elif needs_price(sums):
-            self.unpriced_requests += count
+        elif priced:
+            self.unpriced_requests += priced
             self.unpriced_models.add(model or "?")
 
 
@@ -132,13 +133,13 @@ class _Walk:
     def take(self, r: Any, key: str | None = None) -> None:
         model, card, epoch, sub, count = r[3], r[4], r[5], r[6], r[7]
         sums = TokenSums(*r[8:15])  # SUMs of NOT NULL columns over at least one row
-        first, last, reset = r[15], r[16], r[17]
+        first, last, reset, priced = r[15], r[16], r[17], r[18]
         cost = self.ctx.pricer.cost(model, sums, decode_card(card, self.edges), epoch)
         if not sub:
             self.other.requests += count
             self.other.tokens += sums.total
             self.other.cost += cost or 0
-            self.other.unpriced_requests += count if cost is None and needs_price(sums) else 0
+            self.other.unpriced_requests += priced if cost is None else 0
             return
         own = self.blocks.setdefault(key or self.key(r), [])
         if not own or first >= own[-1].end:
@@ -148,7 +149,7 @@ class _Walk:
         block.first_ts = min(block.first_ts, first)
         block.last_ts = max(block.last_ts, last)
         block.profiles.add(r[1] or "-")
-        block.add(sums, count, cost, model)
+        block.add(sums, count, priced, cost, model)
 
 
 def build_blocks(conn: sqlite3.Connection, ctx: ReportContext) -> tuple[dict[str, list[Block]], Other]:
@@ -206,7 +207,12 @@ def _seconds(conn: sqlite3.Connection, ctx: ReportContext, since: float, until: 
     if since >= until:
         return iter(())
     edges, instants = ctx.pricer.edges, ctx.pricer.instants
-    sql = SECOND_SQL.format(card=card_code_sql(edges), epoch=epoch_sql(instants), billing=billing_sql(ctx.profiles))
+    sql = SECOND_SQL.format(
+        card=card_code_sql(edges),
+        epoch=epoch_sql(instants),
+        billing=billing_sql(ctx.profiles),
+        needs_price=NEEDS_PRICE_SQL,
+    )
     return iter(conn.execute(sql, (since, until)))
 
 

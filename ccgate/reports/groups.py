@@ -29,6 +29,7 @@ from ccgate.reports import reader
 from ccgate.reports.pricing import Pricer
 from ccgate.reports.rules import (
     ERROR_SQL,
+    NEEDS_PRICE_SQL,
     SOURCES,
     ProfileSet,
     TokenSums,
@@ -213,7 +214,8 @@ GROUP_SQL = """
 SELECT {key} AS k, {offset} AS o, COALESCE(model, request_model) AS m, {billing} AS b, {card} AS card, {epoch} AS e,
        COUNT(*), SUM(CASE WHEN {error} THEN 1 ELSE 0 END),
        SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens),
-       SUM(cache_write_other_tokens), SUM(output_tokens), SUM(web_search_requests), MIN(ts), MAX(ts){labels}
+       SUM(cache_write_other_tokens), SUM(output_tokens), SUM(web_search_requests), MIN(ts), MAX(ts),
+       SUM(CASE WHEN {needs_price} THEN 1 ELSE 0 END){labels}
 FROM requests WHERE {where}
 GROUP BY {group}
 """
@@ -222,7 +224,8 @@ ROLLUP_SQL = """
 SELECT {key} AS k, {offset} AS o, NULLIF(model, '') AS m, {billing} AS b, card, {epoch} AS e,
        SUM(requests), SUM(errors),
        SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens),
-       SUM(cache_write_other_tokens), SUM(output_tokens), SUM(web_search_requests), MIN(first_ts), MAX(last_ts){labels}
+       SUM(cache_write_other_tokens), SUM(output_tokens), SUM(web_search_requests), MIN(first_ts), MAX(last_ts),
+       SUM(priced){labels}
 FROM {table} WHERE {where}
 GROUP BY {group}
 """
@@ -243,6 +246,7 @@ class Group:
     sums: TokenSums
     first_ts: float
     last_ts: float
+    priced: int  # requests with usage (rules.needs_price): what a missing price leaves uncounted
     edges: tuple[int, ...]  # the tier starts `card` was computed against
     labels: tuple[str | None, ...] = ()  # the group's value of each of the grouping's label columns
 
@@ -433,6 +437,7 @@ def raw_groups(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, read
         where=where,
         card=card_code_sql(edges),
         error=ERROR_SQL,
+        needs_price=NEEDS_PRICE_SQL,
     )
     if lo_id is None or hi_id is None:
         return to_groups(tuples(conn, sql, params), edges)
@@ -450,7 +455,7 @@ def tuples(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[tuple[
 def to_groups(rows: list[tuple[Any, ...]], edges: tuple[int, ...]) -> list[Group]:
     # Every column summed is NOT NULL and a group has at least one row: no SUM is NULL.
     return [
-        Group(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], TokenSums(*r[8:15]), r[15], r[16], edges, r[17:])
+        Group(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], TokenSums(*r[8:15]), r[15], r[16], r[17], edges, r[18:])
         for r in rows
     ]
 

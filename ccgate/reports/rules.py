@@ -72,6 +72,11 @@ def needs_price(sums: TokenSums) -> bool:
     return sums.total > 0 or sums.web_search > 0
 
 
+# `needs_price` of one `requests` row, in SQL: groups count their requests that need a price, so a
+# refused request of a model no source prices is never counted as unpriced usage.
+NEEDS_PRICE_SQL = f"({PROMPT_SQL} + output_tokens > 0 OR web_search_requests > 0)"
+
+
 # The columns of `requests` that carry priced usage, in TokenSums' order.
 PRICED_COLUMNS = (
     "input_tokens",

@@ -24,7 +24,7 @@ from ccgate.reports.groups import (
     local_midnight,
     period_of,
 )
-from ccgate.reports.rules import API_ON_SUBSCRIPTION, decode_card, needs_price
+from ccgate.reports.rules import API_ON_SUBSCRIPTION, decode_card
 from ccgate.text import plural
 
 AVG_MONTH_DAYS = 365.25 / 12
@@ -81,8 +81,8 @@ class Acc:
         if billing == API_ON_SUBSCRIPTION:
             self.api_on_subscription += g.requests
         if cost is None:
-            if needs_price(s):
-                self.unpriced_requests += g.requests
+            if g.priced:
+                self.unpriced_requests += g.priced
                 self.unpriced_models.add(g.model or "?")
             return
         if billing == "subscription":

@@ -365,6 +365,32 @@ def m007_limits_index(conn: sqlite3.Connection) -> None:
     )
 
 
+# m008's sums, frozen with it: m005's and how many of the key's requests carried usage (tokens or web
+# searches), which is what a missing price leaves uncounted (reports/rules.needs_price).
+_USAGE_SUMS = (
+    *_ROLLUP_SUMS,
+    ("priced", f"CASE WHEN {_PROMPT} + output_tokens > 0 OR web_search_requests > 0 THEN 1 ELSE 0 END"),
+)
+
+
+@migration
+def m008_rollup_usage_counts(conn: sqlite3.Connection) -> None:
+    """The hourly sums count the requests that carried usage (`priced`): a group of a model no price
+    source knows reports how many of its requests went unpriced, not also its refusals (a 429 has no
+    tokens and needs no price). Both tables are rebuilt from the rows, with m005's keys."""
+    for table in ("hourly", "session_hourly"):
+        for trigger in ("sum", "unsum", "resum"):
+            conn.execute(f"DROP TRIGGER IF EXISTS {table}_{trigger}")
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    _create_rollup(
+        conn, "hourly", _LEDGER_KEYS, _USAGE_SUMS, source_columns=_LEDGER_SOURCE_COLUMNS, follow_changes=True
+    )
+    session_keys = (_LEDGER_KEYS[0], ("session_id", "COALESCE(session_id, '')"), *_LEDGER_KEYS[1:4], *_LEDGER_KEYS[5:])
+    _create_rollup(
+        conn, "session_hourly", session_keys, _USAGE_SUMS, source_columns=_LEDGER_SOURCE_COLUMNS, follow_changes=True
+    )
+
+
 def _ensure_migrations_table(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
 

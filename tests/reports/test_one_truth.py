@@ -47,6 +47,8 @@ LIVE: list[tuple[str, dict[str, Any], dict[str, str], Decimal | None]] = [
         {"x-fake-ratelimit": "api", "x-fake-usage": _usage(input_tokens=1000)},
         None,
     ),
+    # ...refused too, in the same hour: no tokens, so nothing of it is unpriced (one unpriced request, not two).
+    ("key", {"model": "claude-mystery-9"}, {"x-fake-status": "429", "x-fake-ratelimit": "api"}, Decimal(0)),
     # Subscription traffic: sonnet-5 at $2/$10 per MTok.
     (
         "max",
@@ -144,8 +146,8 @@ def test_every_surface_tells_the_same_story(world: Any, ccgate: Runner) -> None:
     everything = ["--since", "2026-01-01", "--tz", "UTC"]
     report = json.loads(ccgate("stats", *everything, "--json").stdout)
     totals = report["totals"]
-    # Requests: every /v1/messages once (count_tokens is no request), the refusal an error.
-    assert totals["requests"] == len(LIVE) + 1 and totals["errors"] == 1
+    # Requests: every /v1/messages once (count_tokens is no request), the two refusals errors.
+    assert totals["requests"] == len(LIVE) + 1 and totals["errors"] == 2
     assert totals["unpriced_requests"] == 1 and totals["unpriced_models"] == ["claude-mystery-9"]
     assert Decimal(str(totals["cost_usd"])) == live_priced + HISTORIC_COST
     by_model = {r["key"]: r for r in json.loads(ccgate("stats", *everything, "--by", "model", "--json").stdout)["rows"]}
@@ -179,6 +181,7 @@ def test_every_surface_tells_the_same_story(world: Any, ccgate: Runner) -> None:
     subscription_requests = 3  # the refusal (unknown billing on max-oauth), sonnet-5 and haiku-5-5
     assert account["active"]["requests"] == subscription_requests
     assert blocks["other_traffic"]["requests"] == len(LIVE) - subscription_requests
+    assert blocks["other_traffic"]["unpriced_requests"] == 1  # the mystery model's answer, not its 429
     limits = api(gate, "limits")
     (card,) = limits["accounts"]
     assert card["profiles"] == ["max"] and card["block"]["requests"] == subscription_requests

@@ -181,6 +181,7 @@ def test_migration_sums_an_existing_log(tmp_path: Path) -> None:
         "m005_ledger",
         "m006_imports",
         "m007_limits_index",
+        "m008_rollup_usage_counts",
     ]
     raw = raw_only_copy(db, tmp_path / "raw.db")
     for by in ("day", "model", "billing", "session"):
@@ -220,3 +221,25 @@ def test_a_tier_start_the_sums_do_not_split_at_reads_raw_rows(
     monkeypatch.setattr(groups, "raw_groups", spy)
     assert stats.stats_report(rolled, ctx, q).to_dict() == stats.stats_report(raw, ctx, q).to_dict()
     assert raw_reads[0] == (START, START + SPAN)  # the whole range from raw rows, not the sums
+
+
+def test_a_refusal_of_an_unpriced_model_is_not_unpriced_usage(tmp_path: Path) -> None:
+    """Two answers of a model no price source knows and its 429 in one hour: two requests went
+    unpriced, from the hourly sums as from the raw rows, in stats and beside the blocks."""
+    from ccgate.reports.blocks import blocks_report
+
+    conn = store.connect(tmp_path / "usage.db")
+    hour = START + 5 * 3600
+    store.insert_records(
+        conn,
+        [
+            rec(hour + 60, "claude-mystery-9", input_tokens=100),
+            rec(hour + 120, "claude-mystery-9", output_tokens=10),
+            rec(hour + 180, "claude-mystery-9", status=429),
+        ],
+    )
+    for since, until in ((hour, hour + 3600), (hour + 1, hour + 3599)):  # the sums, then the raw rows
+        got = report(conn, groups.StatsQuery(by="model", since=since, until=until))
+        assert (got["totals"]["requests"], got["totals"]["errors"], got["totals"]["unpriced_requests"]) == (3, 1, 2)
+        other = blocks_report(conn, report_ctx(since=since, until=until))["other_traffic"]
+        assert (other["requests"], other["unpriced_requests"]) == (3, 2)

@@ -45,6 +45,7 @@ ALL_MIGRATIONS = [
     "m005_ledger",
     "m006_imports",
     "m007_limits_index",
+    "m008_rollup_usage_counts",
 ]
 INDEXES = {
     "requests_ts",
