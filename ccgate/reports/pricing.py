@@ -304,6 +304,19 @@ class Pricer:
             self._cards[key] = self._lookup(*key)
         return self._cards[key]
 
+    def same_price_bands(self, model: str | None, edges: tuple[int, ...]) -> tuple[int, ...]:
+        """For each prompt band over `edges` (0: up to the first), the lowest band this model prices
+        exactly alike at every speed and in every price period: sums of such bands can be added up
+        before pricing (cost is linear under one card). A model with no tiers gives all zeros."""
+        floors = [0, *(edge + 1 for edge in edges)]
+        periods = range(len(self.instants) + 1)
+
+        def cards(band: int) -> list[RateCard | None]:
+            return [self.card(model, Card(floors[band], False, fast), e) for fast in (False, True) for e in periods]
+
+        seen = [cards(band) for band in range(len(floors))]
+        return tuple(next(low for low in range(band + 1) if seen[low] == seen[band]) for band in range(len(floors)))
+
     def cost(self, model: str | None, sums: TokenSums, card: Card, epoch: int = 0) -> Decimal | None:
         rates = self.card(model, card, epoch)
         return None if rates is None else cost_of(rates, sums, us=card.us)

@@ -200,3 +200,18 @@ def test_bad_override_start_is_a_config_error() -> None:
     table = {"m": {"input_mtok": 1, "output_mtok": 2, "long_context": {"input_mtok": 2, "output_mtok": 4, "start": -1}}}
     with pytest.raises(ConfigError, match="start must be a whole number"):
         parse_overrides(table)
+
+
+def test_bands_a_model_prices_alike_are_named_for_merging() -> None:
+    pricer = Pricer()
+    edges = (100_000, 200_000)
+    assert pricer.same_price_bands("claude-haiku-5-5", edges) == (0, 1, 1)  # its tier starts at 100k
+    assert pricer.same_price_bands("claude-sonnet-4-5", edges) == (0, 0, 2)  # at 200k
+    assert pricer.same_price_bands("claude-sonnet-5", edges) == (0, 0, 0)  # no tier
+    # Alike in one price period is not enough: opus-4-6's long context cost more before 2026-03-13.
+    assert pricer.same_price_bands("claude-opus-4-6", edges) == (0, 0, 2)
+    assert pricer.same_price_bands("claude-mystery-9", edges) == (0, 0, 0)  # no price at all: nothing to split
+    # An override with its own tier start splits where it says.
+    tier = {"start": 150000, "input_mtok": 2, "output_mtok": 4}
+    custom = Pricer(parse_overrides({"house-1": {"input_mtok": 1, "output_mtok": 2, "long_context": tier}}))
+    assert custom.same_price_bands("house-1", (150_000,)) == (0, 1)

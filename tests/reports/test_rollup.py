@@ -243,3 +243,17 @@ def test_a_refusal_of_an_unpriced_model_is_not_unpriced_usage(tmp_path: Path) ->
         assert (got["totals"]["requests"], got["totals"]["errors"], got["totals"]["unpriced_requests"]) == (3, 1, 2)
         other = blocks_report(conn, report_ctx(since=since, until=until))["other_traffic"]
         assert (other["requests"], other["unpriced_requests"]) == (3, 2)
+
+
+def test_model_names_from_the_log_are_quoted_into_the_merged_bands(tmp_path: Path) -> None:
+    """Models come from request bodies: a quote or a NUL in one is data, never SQL."""
+    conn = store.connect(tmp_path / "usage.db")
+    hour = START + 7 * 3600
+    names = ["x'); DROP TABLE requests; --", "nul\x00model", "claude-haiku-5-5"]
+    store.insert_records(conn, [rec(hour + 60 * i, name, input_tokens=150_000) for i, name in enumerate(names)])
+    got = report(conn, groups.StatsQuery(by="model", since=hour, until=hour + 3600))  # the hourly sums
+    assert {row["key"] for row in got["rows"]} == set(names)
+    assert got["totals"]["requests"] == 3 and conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 3
+    # haiku-5-5 past its 100k start: 150,000 at the long rate ($0.50 per MTok), the band not merged away.
+    (haiku,) = [row for row in got["rows"] if row["key"] == "claude-haiku-5-5"]
+    assert haiku["cost_usd"] == 0.075
