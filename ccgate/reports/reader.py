@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ccgate import paths
 from ccgate.errors import CcgateError
-from ccgate.usage.db import open_db
+from ccgate.usage.db import LATEST_MIGRATION, open_db
 
 
 class LogOutdated(CcgateError):
@@ -56,13 +56,11 @@ def open_log(path: Path | None = None, *, upgrade: bool = False) -> sqlite3.Conn
 
 
 def current(conn: sqlite3.Connection) -> bool:
-    from ccgate.usage.store import MIGRATIONS
-
     try:
-        applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+        found = conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (LATEST_MIGRATION,)).fetchone()
     except sqlite3.OperationalError:
         return False
-    return all(fn.__name__ in applied for fn in MIGRATIONS)
+    return found is not None
 
 
 def upgrade_log(path: Path) -> list[str]:

@@ -14,6 +14,9 @@ from pathlib import Path
 from ccgate import paths
 
 BUSY_TIMEOUT_MS = 5000
+# The store's last migration (usage/store.py refuses to load if it names another): migrations run in
+# order, so a log that has it has them all, and the reader can tell without importing the store.
+LATEST_MIGRATION = "m008_rollup_usage_counts"
 
 
 def create_private(path: Path) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ccgate import paths
-from ccgate.usage.db import create_private, open_db
+from ccgate.usage.db import LATEST_MIGRATION, create_private, open_db
 from ccgate.usage.model import SEEN_GATEWAY, SEEN_TRANSCRIPT, UsageRecord
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -389,6 +389,10 @@ def m008_rollup_usage_counts(conn: sqlite3.Connection) -> None:
     _create_rollup(
         conn, "session_hourly", session_keys, _USAGE_SUMS, source_columns=_LEDGER_SOURCE_COLUMNS, follow_changes=True
     )
+
+
+if MIGRATIONS[-1].__name__ != LATEST_MIGRATION:
+    raise RuntimeError(f"usage/db.py's LATEST_MIGRATION must name {MIGRATIONS[-1].__name__}")
 
 
 def _ensure_migrations_table(conn: sqlite3.Connection) -> None:

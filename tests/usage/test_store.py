@@ -213,3 +213,16 @@ def test_hourly_sums_follow_deletes_and_updates(tmp_path: Path) -> None:
 
 def count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
+
+
+def test_a_reader_tells_a_log_one_migration_behind_and_never_upgrades_it_unasked(tmp_path: Path) -> None:
+    from ccgate.reports import reader
+
+    db = tmp_path / "usage.db"
+    store.connect(db, upto="m007_limits_index").close()  # everything but the last migration
+    with pytest.raises(reader.LogOutdated):
+        reader.open_log(db)
+    assert store.applied_migrations(store.connect(db, upto="m007_limits_index"))[-1] == "m007_limits_index"
+    conn = reader.open_log(db, upgrade=True)
+    assert conn is not None and reader.current(conn)
+    assert store.applied_migrations(store.connect(db))[-1] == "m008_rollup_usage_counts"
