@@ -115,10 +115,11 @@ def _open_block(first_ts: float, reset: int | None) -> Block:
 
 
 class _Walk:
-    """The blocks walk: takes grouped rows (SECOND_SQL's or HOUR_SQL's columns) in time order per account."""
+    """The blocks walk: takes grouped rows (SECOND_SQL's or HOUR_SQL's columns, their cards coded over
+    `edges`) in time order per account."""
 
-    def __init__(self, ctx: ReportContext, edges: tuple[int, ...]) -> None:
-        self.ctx, self.edges = ctx, edges
+    def __init__(self, ctx: ReportContext) -> None:
+        self.ctx = ctx
         self.blocks: dict[str, list[Block]] = {}
         self.other = Other()
 
@@ -130,11 +131,11 @@ class _Walk:
         own = self.blocks.get(key)
         return own is not None and own[-1].end >= until
 
-    def take(self, r: Any, key: str | None = None) -> None:
+    def take(self, r: Any, edges: tuple[int, ...], key: str | None = None) -> None:
         model, card, epoch, sub, count = r[3], r[4], r[5], r[6], r[7]
         sums = TokenSums(*r[8:15])  # SUMs of NOT NULL columns over at least one row
         first, last, reset, priced = r[15], r[16], r[17], r[18]
-        cost = self.ctx.pricer.cost(model, sums, decode_card(card, self.edges), epoch)
+        cost = self.ctx.pricer.cost(model, sums, decode_card(card, edges), epoch)
         if not sub:
             self.other.requests += count
             self.other.tokens += sums.total
@@ -156,9 +157,9 @@ def build_blocks(conn: sqlite3.Connection, ctx: ReportContext) -> tuple[dict[str
     """Each subscription account's blocks in the context's range, and the rest of the traffic."""
     hours = summed_hours(conn, ctx.since, ctx.until, ctx.pricer)
     if hours is None:
-        walk = _Walk(ctx, ctx.pricer.edges)
+        walk = _Walk(ctx)
         for r in _seconds(conn, ctx, ctx.since, ctx.until):
-            walk.take(r)
+            walk.take(r, ctx.pricer.edges)
     else:
         walk = _walk_hours(conn, ctx, *hours)
     ctx.pricer.save()
@@ -170,11 +171,9 @@ def _walk_hours(conn: sqlite3.Connection, ctx: ReportContext, h0: int, h1: int) 
     and, for an account whose block does not cover an hour wholly, that hour's raw seconds."""
     from ccgate.usage.store import LEDGER_ROLLUP_EDGES
 
-    walk = _Walk(ctx, LEDGER_ROLLUP_EDGES)
-    seconds = _Walk(ctx, ctx.pricer.edges)
-    seconds.blocks, seconds.other = walk.blocks, walk.other  # one ledger, two card codings
+    walk, raw_edges = _Walk(ctx), ctx.pricer.edges
     for r in _seconds(conn, ctx, ctx.since, h0 * 3600):
-        seconds.take(r)
+        walk.take(r, raw_edges)
     sql = HOUR_SQL.format(epoch=epoch_sql(ctx.pricer.instants, ts="hour * 3600"), billing=billing_sql(ctx.profiles))
     for hour, rows in itertools.groupby(conn.execute(sql, (h0, h1)), key=lambda r: int(r[0])):
         start, end = hour * 3600, hour * 3600 + 3600
@@ -182,24 +181,24 @@ def _walk_hours(conn: sqlite3.Connection, ctx: ReportContext, h0: int, h1: int) 
         by_second: set[str] = set()  # accounts whose hour the seconds answered
         for r in rows:
             if not r[6]:
-                walk.take(r)
+                walk.take(r, LEDGER_ROLLUP_EDGES)
                 continue
             key = walk.key(r)
             if key in by_second:
                 continue
             if walk.covers(key, end):
-                walk.take(r, key)
+                walk.take(r, LEDGER_ROLLUP_EDGES, key)
                 continue
             if raw is None:  # an edge of some block falls in this hour: its seconds decide
                 raw = {}
                 for m in _seconds(conn, ctx, start, end):
                     if m[6]:
-                        raw.setdefault(seconds.key(m), []).append(m)
+                        raw.setdefault(walk.key(m), []).append(m)
             by_second.add(key)
             for m in raw.get(key, []):
-                seconds.take(m, key)
+                walk.take(m, raw_edges, key)
     for r in _seconds(conn, ctx, max(ctx.since, (h1 + 1) * 3600), ctx.until):
-        seconds.take(r)
+        walk.take(r, raw_edges)
     return walk
 
 

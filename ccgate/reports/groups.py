@@ -36,6 +36,7 @@ from ccgate.reports.rules import (
     billing_sql,
     card_code_sql,
     epoch_sql,
+    sql_text,
 )
 
 FAR_FUTURE = 32503680000.0  # year 3000
@@ -387,7 +388,7 @@ def merged_card_sql(conn: sqlite3.Connection, pricer: Pricer, plan: RollupPlan) 
     whens = []
     for bands, names in sorted(alike.items()):
         moved = " ".join(f"WHEN {band} THEN {low}" for band, low in enumerate(bands) if band != low)
-        listed = ", ".join("'" + name.replace("'", "''") + "'" for name in sorted(names))
+        listed = ", ".join(sql_text(name) for name in sorted(names))
         whens.append(f"WHEN model IN ({listed}) THEN (CASE card / 4 {moved} ELSE card / 4 END) * 4 + card % 4")
     return f"(CASE {' '.join(whens)} ELSE card END)"
 

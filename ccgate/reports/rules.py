@@ -199,7 +199,8 @@ def billing_class(billing: str, profile: str | None, profiles: ProfileSet) -> st
     return billing
 
 
-def _quote(text: str) -> str:
+def sql_text(text: str) -> str:
+    """`text` as an SQL string literal (names from config.toml and the log; none may hold a NUL)."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -208,7 +209,7 @@ def billing_sql(profiles: ProfileSet, profile_column: str = "profile") -> str:
     names = profiles.subscription_profiles
     if not names:
         return "billing"
-    listed = ", ".join(_quote(name) for name in names)
+    listed = ", ".join(sql_text(name) for name in names)
     return (
         f"(CASE WHEN {profile_column} IN ({listed}) THEN"
         f" (CASE billing WHEN 'unknown' THEN 'subscription' WHEN 'api' THEN '{API_ON_SUBSCRIPTION}' ELSE billing END)"

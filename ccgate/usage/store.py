@@ -318,10 +318,15 @@ def m005_ledger(conn: sqlite3.Connection) -> None:
     for table in ("hourly", "session_hourly"):
         conn.execute(f"DROP TRIGGER IF EXISTS {table}_sum")
         conn.execute(f"DROP TABLE IF EXISTS {table}")
-    _create_rollup(conn, "hourly", _LEDGER_KEYS, source_columns=_LEDGER_SOURCE_COLUMNS, follow_changes=True)
+    _create_ledger_rollups(conn, _ROLLUP_SUMS)
+
+
+def _create_ledger_rollups(conn: sqlite3.Connection, sums: Sequence[tuple[str, str]]) -> None:
+    """`hourly` and `session_hourly` with m005's keys (frozen with it) and these sums."""
     # Per session: no machine (a session runs on one), the rest as in `hourly`.
     session_keys = (_LEDGER_KEYS[0], ("session_id", "COALESCE(session_id, '')"), *_LEDGER_KEYS[1:4], *_LEDGER_KEYS[5:])
-    _create_rollup(conn, "session_hourly", session_keys, source_columns=_LEDGER_SOURCE_COLUMNS, follow_changes=True)
+    for table, keys in (("hourly", _LEDGER_KEYS), ("session_hourly", session_keys)):
+        _create_rollup(conn, table, keys, sums, source_columns=_LEDGER_SOURCE_COLUMNS, follow_changes=True)
 
 
 @migration
@@ -382,13 +387,7 @@ def m008_rollup_usage_counts(conn: sqlite3.Connection) -> None:
         for trigger in ("sum", "unsum", "resum"):
             conn.execute(f"DROP TRIGGER IF EXISTS {table}_{trigger}")
         conn.execute(f"DROP TABLE IF EXISTS {table}")
-    _create_rollup(
-        conn, "hourly", _LEDGER_KEYS, _USAGE_SUMS, source_columns=_LEDGER_SOURCE_COLUMNS, follow_changes=True
-    )
-    session_keys = (_LEDGER_KEYS[0], ("session_id", "COALESCE(session_id, '')"), *_LEDGER_KEYS[1:4], *_LEDGER_KEYS[5:])
-    _create_rollup(
-        conn, "session_hourly", session_keys, _USAGE_SUMS, source_columns=_LEDGER_SOURCE_COLUMNS, follow_changes=True
-    )
+    _create_ledger_rollups(conn, _USAGE_SUMS)
 
 
 if MIGRATIONS[-1].__name__ != LATEST_MIGRATION:
