@@ -5,11 +5,11 @@ from __future__ import annotations
 import typer.main
 
 from ccgate import __version__
-from ccgate.cli.main import app
+from ccgate.cli.main import build_app
 
 
 def leaf_commands() -> list[list[str]]:
-    root = typer.main.get_command(app)
+    root = typer.main.get_command(build_app())
     found: list[list[str]] = []
 
     def walk(command: object, path: list[str]) -> None:
@@ -48,3 +48,37 @@ def test_command_lists_are_never_cut_short(ccgate) -> None:
     root = ccgate("--help", env={"COLUMNS": "80"}).stdout
     assert "to each profile's upstream, logging token usage." in " ".join(root.split())
     assert "by period, model, profile or session." in " ".join(root.split())
+
+
+def test_a_command_line_registers_only_its_commands_module() -> None:
+    every = list(typer.main.get_command(build_app()).commands)  # type: ignore[attr-defined]
+    assert every == [
+        *("exec", "use", "off", "current", "token", "init", "serve", "stop", "status", "log", "statusline"),
+        *("import", "export", "doctor", "ui", "profile", "sealed", "stats", "budget", "service"),
+    ]
+    alone = {name: list(typer.main.get_command(build_app(name)).commands) for name in every}  # type: ignore[attr-defined]
+    assert sorted(alone["use"]) == ["current", "init", "off", "token", "use"]
+    assert sorted(alone["stats"]) == ["stats", "statusline"]
+    assert sorted(alone["import"]) == ["export", "import"]
+    assert sorted(alone["serve"]) == ["serve", "status", "stop"]
+    assert all(name in commands for name, commands in alone.items())
+    assert list(typer.main.get_command(build_app("no-such-command")).commands) == every  # type: ignore[attr-defined]
+
+
+def test_a_command_does_not_import_the_other_commands_modules(ccgate) -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        'sys.argv = ["ccgate", "--version"]\n'
+        "from ccgate.cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+    )
+    for args, expected in ((["stats", "--json"], ["ccgate.cli.stats"]), (["current"], ["ccgate.cli.shellcmds"])):
+        program = probe.replace('["ccgate", "--version"]', repr(["ccgate", *args])) + (
+            'print(",".join(sorted(m for m in sys.modules if m.startswith("ccgate.cli.")'
+            ' and m not in ("ccgate.cli.main", "ccgate.cli.entry", "ccgate.cli._common"))))'
+        )
+        proc = subprocess.run([sys.executable, "-P", "-c", program], capture_output=True, text=True, check=True)
+        assert proc.stdout.strip().splitlines()[-1].split(",") == expected, (args, proc.stdout)

@@ -29,6 +29,7 @@ from ccgate.reports import limits
 from ccgate.reports.context import ReportContext
 from ccgate.reports.groups import summed_hours
 from ccgate.reports.rules import NEEDS_PRICE_SQL, TokenSums, billing_sql, card_code_sql, decode_card, epoch_sql
+from ccgate.usage.db import LEDGER_ROLLUP_EDGES
 
 BLOCK_S = 5 * 3600
 MINUTE_S = 60
@@ -169,8 +170,6 @@ def build_blocks(conn: sqlite3.Connection, ctx: ReportContext) -> tuple[dict[str
 def _walk_hours(conn: sqlite3.Connection, ctx: ReportContext, h0: int, h1: int) -> _Walk:
     """The walk over the hourly sums of [h0, h1], the raw seconds of the partial hours around them,
     and, for an account whose block does not cover an hour wholly, that hour's raw seconds."""
-    from ccgate.usage.store import LEDGER_ROLLUP_EDGES
-
     walk, raw_edges = _Walk(ctx), ctx.pricer.edges
     for r in _seconds(conn, ctx, ctx.since, h0 * 3600):
         walk.take(r, raw_edges)

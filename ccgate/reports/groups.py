@@ -6,7 +6,7 @@ the groups into rows, price them and apply the rules (rules.py). Whole UTC hours
 the log's hourly sums (tables `hourly` and `session_hourly`, kept by triggers, usage/store.py)
 and only the partial hours at a range's ends from the raw rows; both give the same groups, so
 callers never know which answered. The sums fix their price bands at the tier starts known when
-they were built (store.LEDGER_ROLLUP_EDGES); price data with another start is read from raw rows.
+they were built (usage/db.py LEDGER_ROLLUP_EDGES); price data with another start is read from raw rows.
 
 Time groupings (day, week, month, hour) are done in the report's time zone, DST included:
 SQLite has no time zones, so Python finds the zone's UTC offsets over the log's span (DST
@@ -38,6 +38,7 @@ from ccgate.reports.rules import (
     epoch_sql,
     sql_text,
 )
+from ccgate.usage.db import LEDGER_ROLLUP_EDGES
 
 FAR_FUTURE = 32503680000.0  # year 3000
 TIME_GROUPINGS = ("day", "week", "month", "hour")
@@ -314,8 +315,6 @@ def summed_hours(
 ) -> tuple[int, int] | None:
     """The whole UTC hours [h0, h1] of [since, until) the sums in `table` can answer for this price
     data; None: none (no such table, a range shorter than an hour, or tier starts the sums do not split at)."""
-    from ccgate.usage.store import LEDGER_ROLLUP_EDGES
-
     if not set(pricer.edges) <= set(LEDGER_ROLLUP_EDGES) or not _has_rollup(conn, table):
         return None
     h0, h1 = math.ceil(since / 3600), math.floor(until / 3600) - 1
@@ -345,8 +344,6 @@ def _has_rollup(conn: sqlite3.Connection, table: str) -> bool:
 def rollup_groups(
     conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, reading: Reading, plan: RollupPlan
 ) -> list[Group]:
-    from ccgate.usage.store import LEDGER_ROLLUP_EDGES
-
     assert grouping.rollup_sql is not None
     if grouping.time and plan.segments is None:
         return []  # no sums in the range
@@ -369,11 +366,9 @@ def rollup_groups(
 def merged_card_sql(conn: sqlite3.Connection, pricer: Pricer, plan: RollupPlan) -> str:
     """The sums' price card with the prompt bands each model prices alike merged (Pricer.same_price_bands).
 
-    The sums split every model at every tier start any model has (store.LEDGER_ROLLUP_EDGES);
+    The sums split every model at every tier start any model has (usage/db.py LEDGER_ROLLUP_EDGES);
     most models have none or one, and grouping by the bands they do not have only makes groups
     (a 90-day session report: 116,000 groups instead of 66,000)."""
-    from ccgate.usage.store import LEDGER_ROLLUP_EDGES
-
     found = conn.execute("SELECT DISTINCT model FROM hourly WHERE hour BETWEEN ? AND ?", (plan.h0, plan.h1))
     models = [row[0] for row in found]
     alike: dict[tuple[int, ...], list[str]] = {}

@@ -265,7 +265,6 @@ def m004_hourly_rollups(conn: sqlite3.Connection) -> None:
 _PROMPT = (
     "(input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens + cache_write_other_tokens)"
 )
-LEDGER_ROLLUP_EDGES = (100_000, 200_000)
 _LEDGER_CARD = (
     f"(({_PROMPT} > 100000) + ({_PROMPT} > 200000)) * 4"
     " + (COALESCE(inference_geo, '') = 'us') * 2 + (COALESCE(speed, '') = 'fast')"
