@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ccgate import paths
 from ccgate.errors import ConfigError, UsageError
@@ -64,8 +64,7 @@ class Settings:
     desktop_notifications: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(NamedTuple):
     """What one setting accepts: its types and, for numbers, an inclusive range."""
 
     types: tuple[type, ...]

@@ -23,7 +23,7 @@ import os
 import sqlite3
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from ccgate.reports import reader
 from ccgate.reports.pricing import Pricer
@@ -44,8 +44,7 @@ FAR_FUTURE = 32503680000.0  # year 3000
 TIME_GROUPINGS = ("day", "week", "month", "hour")
 
 
-@dataclass(frozen=True, slots=True)
-class Grouping:
+class Grouping(NamedTuple):
     sql: str  # the GROUP BY key expression; for time groupings, the local period unit in seconds
     time: bool = False  # key is a local day or hour number, mapped to a labelled period by `period_of`
     rollup_sql: str | None = None  # the key over the hourly sums; None: only the raw rows have it
@@ -253,8 +252,7 @@ class Group:
     labels: tuple[str | None, ...] = ()  # the group's value of each of the grouping's label columns
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """What a grouped read needs besides the query: who the profiles are and how prices split."""
 
     profiles: ProfileSet
@@ -280,8 +278,7 @@ def fetch_groups(conn: sqlite3.Connection, grouping: Grouping, q: StatsQuery, re
     return groups
 
 
-@dataclass(frozen=True, slots=True)
-class RollupPlan:
+class RollupPlan(NamedTuple):
     h0: int  # the whole UTC hours [h0, h1] the sums answer
     h1: int
     segments: list[tuple[float, int]] | None  # time groupings: the zone's offsets over the hours that have sums

@@ -31,11 +31,10 @@ Rate cards, edges and instants are cached in memory and in a small JSON file in 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ccgate.errors import ConfigError
 from ccgate.reports.rules import (
@@ -74,8 +73,7 @@ OVERRIDE_KEYS = {
 DERIVED_FROM_INPUT = {"cache_read": Decimal("0.1"), "cache_write_5m": Decimal("1.25"), "cache_write_1h": Decimal("2")}
 
 
-@dataclass(frozen=True, slots=True)
-class RateCard:
+class RateCard(NamedTuple):
     """USD per million tokens for each class (web_search: USD per thousand searches), one tier."""
 
     input: Decimal
@@ -139,8 +137,7 @@ def _card_from_table(model: str, table: dict[str, Any]) -> RateCard:
     return RateCard(**rates, source="override")
 
 
-@dataclass(frozen=True, slots=True)
-class Override:
+class Override(NamedTuple):
     base: RateCard
     long_context: RateCard | None  # None: the model has no long-context tier
     start: int = DEFAULT_LONG_CONTEXT_START  # the long-context tier applies to prompts above this
