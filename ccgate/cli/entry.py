@@ -2,7 +2,7 @@
 
 Claude Code runs `ccgate statusline` on every prompt; importing typer and every command module
 costs more than the whole status line's work, so that one command skips them; so does the
-commonest TAB, a profile name (cli/fastcomplete.py).
+commonest TAB, a profile name (cli/fastcomplete.py), and `ccgate --version`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ def main() -> None:
             if text is not None:
                 print(text)
             sys.exit(status)
+    if sys.argv[1:] == ["--version"]:
+        print(version_line())
+        return
     if sys.argv[1:] == ["statusline"]:
         from ccgate.reports.statusline import main as statusline
 
@@ -29,3 +32,9 @@ def main() -> None:
     from ccgate.cli.main import main as full_cli
 
     full_cli()
+
+
+def version_line() -> str:
+    from ccgate import __version__
+
+    return f"ccgate {__version__}"

@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from ccgate import __version__
+from ccgate.cli.entry import version_line
 from ccgate.errors import CcgateError
 
 COMPLETE_VAR = "_CCGATE_COMPLETE"  # what completions/ scripts set (scripts/gen_completions.py)
@@ -73,7 +73,7 @@ def _command_name(args: list[str]) -> str:
 
 def _version(value: bool) -> None:
     if value:
-        print(f"ccgate {__version__}")
+        print(version_line())
         raise typer.Exit()
 
 
