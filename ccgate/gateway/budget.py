@@ -3,7 +3,7 @@
 No report runs per request. At start, and when config.toml changes what a figure depends on
 (profiles' kinds, price overrides), the spent figures are read from the usage log in a worker
 thread (reports/budgets.spent_since: the reports' own figures); after that each finished record's
-cost is added as the usage writer hands it over (priced like reports/feed.feed_row prices it).
+cost is added as the usage writer hands it over (priced once, by reports/pricing.RecordPricing).
 
 A record can be handed over and still wait to be written when a reading is taken, or be written
 and handed over just after it: the reading also returns the keys (start time, profile) of the
@@ -33,7 +33,6 @@ from ccgate.budgets import ADJECTIVE, PERIODS, Budget, Costs, budget_state, budg
 from ccgate.config import Config
 from ccgate.errors import CcgateError
 from ccgate.gateway.refused import Refused
-from ccgate.reports.pricing import ROW_FIELDS
 from ccgate.reports.rules import API_ON_SUBSCRIPTION, ProfileSet, billing_class
 from ccgate.usage.model import UsageRecord
 
@@ -223,7 +222,7 @@ class BudgetGuard:
         self._recent: deque[Live] = deque(maxlen=RECENT)
         self._reading: asyncio.Task[None] | None = None
         self._again = False
-        self._ctx: Any = None  # a ReportContext with its own pricer, for the records on the loop
+        self._ctx: Any = None  # the ReportContext of the first reading (its zone, when a reading fails)
 
     async def start(self) -> None:
         from ccgate.reports import context
@@ -252,19 +251,23 @@ class BudgetGuard:
         verdict = spent_period(budget, self._spent, now)
         return refusal(verdict, self._spent.tz) if verdict else None
 
-    def add(self, rec: UsageRecord, now: float) -> None:
-        """Count a finished record (the usage writer's listener) and alert on what it crossed."""
+    def add(self, rec: UsageRecord, cost: Decimal | None, now: float) -> None:
+        """Count a finished record and its price (the usage writer's listener) and alert on what it crossed."""
         self._refresh()
-        if rec.endpoint != "messages" or self._ctx is None:
+        if rec.endpoint != "messages":
             return
-        fields = {name: getattr(rec, name) for name in ROW_FIELDS}
-        live = Live(rec.ts, rec.profile, record_costs(rec, self._ctx.pricer.row_cost(fields), self._profiles))
+        live = Live(rec.ts, rec.profile, record_costs(rec, cost, self._profiles))
         self._recent.append(live)
         if self._spent is not None:
             self._spent.add_live(live)
         budget = self._budgets.get(rec.profile or "")
         if budget is not None and self._spent is not None:
             self._alerts.fire(budget_alerts(budget, self._spent, now))
+
+    @property
+    def profiles(self) -> ProfileSet:
+        """The profiles of the config last looked at (each record brings it up to date)."""
+        return self._profiles
 
     def spent(self, profile: str, period: str, now: float) -> Decimal | None:
         budget = self._budgets.get(profile)

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,11 +131,10 @@ class Guard:
 
     # --- after each request --------------------------------------------------------------------
 
-    def on_record(self, rec: UsageRecord) -> None:
+    def on_record(self, rec: UsageRecord, cost: Decimal | None) -> None:
         now = time.time()
-        self.budgets.add(rec, now)
-        config = self.configs.get()
-        self.alerts.fire(record_alerts(rec, ProfileSet.from_tables(config.profiles), now))
+        self.budgets.add(rec, cost, now)  # brings budgets.profiles up to the current config
+        self.alerts.fire(record_alerts(rec, self.budgets.profiles, now))
 
     async def _watch_secrets(self) -> None:
         from ccgate import health_check

@@ -67,12 +67,13 @@ def check_bind(host: str, allow_remote: bool) -> None:
     )
 
 
-def make_sink(log_usage: bool) -> Sink:
+def make_sink(log_usage: bool, config: Config) -> Sink:
     if not log_usage:
         return NullSink()
+    from ccgate.reports.pricing import Pricer, RecordPricing, default_cache_file
     from ccgate.usage.writer import UsageWriter
 
-    return UsageWriter()
+    return UsageWriter(pricing=RecordPricing(Pricer.from_config(config, default_cache_file())))
 
 
 async def serve(
@@ -158,7 +159,7 @@ def _end_open_requests(runner: web.AppRunner) -> None:
 def run(config: Config, host: str, port: int, *, log_usage: bool, allow_remote: bool) -> None:
     """Serve in the foreground until a signal (the caller has checked the bind address)."""
     logsafe.configure(logging.WARNING)
-    main = serve(config, host, port, sink=make_sink(log_usage), allow_remote=allow_remote)
+    main = serve(config, host, port, sink=make_sink(log_usage, config), allow_remote=allow_remote)
     try:
         import uvloop
     except ImportError:  # Windows: no uvloop wheel; the stock loop is correct, only slower

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from ccgate.reports.context import ReportContext
+from ccgate.reports.pricing import request_cost
 from ccgate.reports.rules import PRICED_COLUMNS, is_error
 
 FEED_FIELDS = (
@@ -45,16 +47,17 @@ FEED_FIELDS = (
 CALLS = {"messages": "message", "count_tokens": "token count", "models": "model list"}
 
 
-def feed_row(row: Mapping[str, Any], ctx: ReportContext) -> dict[str, Any]:
-    out = {name: row[name] for name in FEED_FIELDS if name in row.keys()}  # noqa: SIM118 (sqlite3.Row)
+def feed_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: row[name] for name in FEED_FIELDS if name in row.keys()}  # noqa: SIM118 (sqlite3.Row)
+
+
+def feed_row(fields: dict[str, Any], cost: Decimal | None) -> dict[str, Any]:
+    """One request's feed row from its `feed_fields` and its price (pricing.request_cost)."""
+    out = dict(fields)
     out["stream"] = bool(out.get("stream"))
     out["error"] = is_error(out.get("status", 0), out.get("outcome", "ok"))
     out["call"] = CALLS.get(str(out.get("endpoint")), "other")
-    if out.get("endpoint") == "messages":
-        cost = ctx.pricer.row_cost(out)
-        out["cost_usd"] = None if cost is None else float(round(cost, 6))
-    else:
-        out["cost_usd"] = 0.0
+    out["cost_usd"] = None if cost is None else float(round(cost, 6))
     return out
 
 
@@ -64,7 +67,7 @@ def recent(conn: sqlite3.Connection | None, ctx: ReportContext, limit: int) -> l
         return []
     cols = ", ".join(FEED_FIELDS)
     rows = conn.execute(f"SELECT {cols} FROM requests ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-    out = [feed_row(r, ctx) for r in rows]
+    out = [feed_row(fields, request_cost(ctx.pricer, fields)) for fields in map(feed_fields, rows)]
     ctx.pricer.save()
     return out
 

@@ -31,6 +31,7 @@ Rate cards, edges and instants are cached in memory and in a small JSON file in 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -53,6 +54,7 @@ CACHE_FORMAT = 2  # bump when the cache file's layout changes
 PROVIDER = "anthropic"
 # What `Pricer.row_cost` reads of a row: whoever prices a record that is not a `requests` row passes these.
 ROW_FIELDS = ("ts", "model", "request_model", "inference_geo", "speed", *PRICED_COLUMNS)
+RECORD_FIELDS = ("endpoint", *ROW_FIELDS)  # what `request_cost` reads
 DEFAULT_LONG_CONTEXT_START = 200_000
 MTOK = Decimal(1_000_000)
 # Epoch 0, before the first dated price change: priced as of this day.
@@ -378,6 +380,27 @@ class Pricer:
             self._file_dirty = False
         except OSError:
             pass
+
+
+def request_cost(pricer: Pricer, row: Mapping[str, Any]) -> Decimal | None:
+    """What one request costs at list prices: a message by its tokens (None: no price known); a
+    token count, a model list or any other call costs nothing."""
+    return pricer.row_cost(row) if row.get("endpoint") == "messages" else Decimal(0)
+
+
+class RecordPricing:
+    """Prices the usage writer's records once each, on its thread, for every listener (the live
+    feed, the metrics, the budgets): a price-data import for a model never seen then holds up no
+    request on the event loop, and nothing prices a record twice. New lookups go to the cache file,
+    so the next start finds them there and never imports genai-prices (~25 MiB)."""
+
+    def __init__(self, pricer: Pricer) -> None:
+        self.pricer = pricer
+
+    def __call__(self, records: Sequence[Any]) -> list[Decimal | None]:
+        costs = [request_cost(self.pricer, {name: getattr(rec, name) for name in RECORD_FIELDS}) for rec in records]
+        self.pricer.save()
+        return costs
 
 
 def default_cache_file() -> Path:

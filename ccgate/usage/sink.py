@@ -7,12 +7,16 @@ is the real one (queue, batch, SQLite off the loop); `NullSink` serves `--no-log
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
 from ccgate.usage.model import Exchange, UsageRecord
 
-Listener = Callable[[UsageRecord], None]
+# A record and what it cost at list prices (None: no price known), priced once for every listener.
+Listener = Callable[[UsageRecord, Decimal | None], None]
+# Prices a batch of records (reports/pricing.RecordPricing); the sink stays free of the price data.
+Pricing = Callable[[Sequence[UsageRecord]], list[Decimal | None]]
 
 
 class Sink(Protocol):
@@ -23,7 +27,7 @@ class Sink(Protocol):
     def health(self) -> dict[str, Any]: ...
 
     def add_listener(self, callback: Listener) -> None:
-        """`callback` gets each record once it is built (the dashboard's feed, the metrics)."""
+        """`callback` gets each record and its price once it is written (the feed, the metrics, the budgets)."""
 
     async def close(self) -> None: ...
 

@@ -1,12 +1,12 @@
 """UsageWriter: the forwarder's sink that turns exchanges into rows without slowing it down.
 
 The event loop only puts each Exchange on a bounded queue (`submit` never blocks). One
-writer thread takes whatever is queued (up to a batch), builds the records (JSON parsing stays off the loop),
-hands each record to the listeners on the loop (dashboard live feed, Prometheus), and
-inserts the batch in one transaction. When the database cannot be written (locked,
-read-only, disk full) the records wait in memory, up to `backlog_limit`, and are retried
-with backoff; anything that has to be given up is counted in `dropped` and logged, so
-`/ccgate/health` tells the truth. `close()` flushes.
+writer thread takes whatever is queued (up to a batch), builds the records (JSON parsing stays
+off the loop), inserts the batch in one transaction, prices each record once (`pricing`) and
+hands records and prices to the listeners on the loop (dashboard live feed, Prometheus,
+budgets). When the database cannot be written (locked, read-only, disk full) the records wait
+in memory, up to `backlog_limit`, and are retried with backoff; anything that has to be given
+up is counted in `dropped` and logged, so `/ccgate/health` tells the truth. `close()` flushes.
 
 The writer does not wait for records to gather: a record that finds the writer idle is
 committed at once. Only when commits follow each other within COMMIT_GAP_S (under load) does it
@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,10 @@ from ccgate import paths
 from ccgate.usage import store
 from ccgate.usage.model import Exchange, UsageRecord
 from ccgate.usage.record import build_record, loggable_path
+from ccgate.usage.sink import Listener, Pricing
 
 log = logging.getLogger("ccgate.usage")
 
-Listener = Callable[[UsageRecord], None]
 _STOP = object()
 RETRY_MIN_S = 0.05
 RETRY_MAX_S = 1.0
@@ -111,6 +111,7 @@ class UsageWriter:
         backlog_limit: int = 50_000,
         batch_size: int = 500,
         flush_timeout: float = 10.0,
+        pricing: Pricing | None = None,
     ) -> None:
         self.db_path = Path(db_path) if db_path is not None else paths.usage_db()
         self._queue = _Inbox(queue_size)
@@ -119,6 +120,7 @@ class UsageWriter:
         self._flush_timeout = flush_timeout
         self._committed_at = 0.0
         self._listeners: list[Listener] = []
+        self._pricing = pricing
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pending: deque[UsageRecord] = deque()
@@ -236,16 +238,22 @@ class UsageWriter:
                     continue
                 records.append(self._build(item))  # type: ignore[arg-type]
             if records:
-                self._notify(records)
                 self._pending.extend(records)
                 self._enforce_backlog_limit()
+            committed = 0
             if self._pending and time.monotonic() >= retry_at:
-                conn, ok = self._write_pending(conn)
-                if ok:
+                conn, committed = self._write_pending(conn)
+                if not self._failing:
                     delay = RETRY_MIN_S
                 else:
                     retry_at = time.monotonic() + delay
                     delay = min(delay * 2, RETRY_MAX_S)
+            # Priced after their commit, so a price-data import (once, for a model never seen) never
+            # holds up a write; handed over before `written` counts them, so a request the log says
+            # is written is in the feed, the metrics and the budgets too.
+            if records:
+                self._notify(records)
+            self.written += committed
             if stopping and not self._queue.qsize():
                 if not self._pending:
                     break
@@ -262,8 +270,10 @@ class UsageWriter:
         conn.execute(f"PRAGMA busy_timeout = {WRITER_BUSY_TIMEOUT_MS}")
         return conn
 
-    def _write_pending(self, conn: sqlite3.Connection | None) -> tuple[sqlite3.Connection | None, bool]:
-        """Insert pending records batch by batch; on failure keep the rest for a retry."""
+    def _write_pending(self, conn: sqlite3.Connection | None) -> tuple[sqlite3.Connection | None, int]:
+        """Insert pending records batch by batch; on failure keep the rest for a retry. Returns how
+        many were committed (`_failing` tells whether all were)."""
+        committed = 0
         try:
             if conn is None:
                 conn = self._connect()
@@ -273,9 +283,9 @@ class UsageWriter:
                 self._recovered()  # before the counters move, so health never shows new rows with an old error
                 for _ in batch:
                     self._pending.popleft()
-                self.written += len(batch)
+                committed += len(batch)
             self._committed_at = time.monotonic()
-            return conn, True
+            return conn, committed
         except (sqlite3.Error, OSError) as exc:
             self._set_error(f"usage database {self.db_path} not writable: {exc}; {len(self._pending)} waiting")
             if not self._failing:  # once per outage, not once per retry
@@ -285,7 +295,7 @@ class UsageWriter:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
                 conn = None
-            return conn, False
+            return conn, committed
 
     def _recovered(self) -> None:
         if self._failing:
@@ -315,18 +325,28 @@ class UsageWriter:
     def _notify(self, records: list[UsageRecord]) -> None:
         if not self._listeners or self._loop is None:
             return
+        costs = self._price(records)
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening any more
-            self._loop.call_soon_threadsafe(self._dispatch, records)
+            self._loop.call_soon_threadsafe(self._dispatch, records, costs)
 
-    def _dispatch(self, records: list[UsageRecord], start: int = 0) -> None:
+    def _price(self, records: list[UsageRecord]) -> list[Decimal | None]:
+        if self._pricing is None:
+            return [None] * len(records)
+        try:
+            return self._pricing(records)
+        except Exception:  # the record is written; a listener is better told "no price" than nothing
+            log.exception("pricing usage records failed")
+            return [None] * len(records)
+
+    def _dispatch(self, records: list[UsageRecord], costs: list[Decimal | None], start: int = 0) -> None:
         """Run the listeners for a few records, then yield to the loop and continue: a whole batch's
         listener work at once would hold up every request in flight for that long."""
         end = min(start + DISPATCH_CHUNK, len(records))
-        for record in records[start:end]:
+        for record, cost in zip(records[start:end], costs[start:end], strict=True):
             for callback in list(self._listeners):
                 try:
-                    callback(record)
+                    callback(record, cost)
                 except Exception:
                     log.exception("usage listener failed")
         if end < len(records) and self._loop is not None:
-            self._loop.call_soon(self._dispatch, records, end)
+            self._loop.call_soon(self._dispatch, records, costs, end)

@@ -8,9 +8,8 @@ CORS header at all, so no other origin can read anything.
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,7 @@ from aiohttp import web
 
 from ccgate.gateway.health import health_report
 from ccgate.gateway.keys import CONFIG, FORWARDER, SINK
-from ccgate.reports import context
 from ccgate.reports.feed import FEED_FIELDS, feed_row
-from ccgate.reports.pricing import Pricer, default_cache_file
 from ccgate.usage.model import UsageRecord
 from ccgate.web import api
 from ccgate.web.live import LiveHub
@@ -52,7 +49,6 @@ class Dashboard:
     reader: api.Reader
     hub: LiveHub
     metrics: Metrics
-    live: context.ReportContext  # prices each finished record on the loop, as the reports do
     static: dict[str, tuple[bytes, str]]
 
 
@@ -63,22 +59,16 @@ def setup_web(app: web.Application) -> None:
     sink = app[SINK]
     configs = app[CONFIG]
     counters = app[FORWARDER].counters
-    # Reads the rate cards earlier reports cached, so pricing a record on the loop is a dict lookup
-    # (genai-prices is only consulted, once, for a model never seen).
-    config = configs.get()
-    live = context.build(config, pricer=Pricer.from_config(config, default_cache_file()))
     metrics = Metrics(in_flight=lambda: counters.in_flight, log_health=sink.health)
     dash = Dashboard(
         reader=api.Reader(api.usage_db_path(sink), configs.get),
         hub=LiveHub(),
         metrics=metrics,
-        live=live,
         static=_load_static(),
     )
     app[DASHBOARD] = dash
-    sink.add_listener(lambda rec: _on_record(dash, rec))  # --no-log: never called
+    sink.add_listener(lambda rec, cost: _on_record(dash, rec, cost))  # --no-log: never called
     app.on_response_prepare.append(_security_headers)
-    app.on_startup.append(_warm_prices)
     app.on_shutdown.append(_close_streams)
     r = app.router
     r.add_get("/ccgate", _redirect_root)
@@ -94,12 +84,6 @@ def setup_web(app: web.Application) -> None:
     r.add_route("*", "/ccgate/{tail:.*}", _not_found)  # never forward our own namespace upstream
 
 
-async def _warm_prices(app: web.Application) -> None:
-    """Import genai-prices on a worker thread now, so the first record of an unseen model is not
-    priced on the event loop with a ~270 ms import in the middle of someone's stream."""
-    asyncio.get_running_loop().run_in_executor(None, importlib.import_module, "genai_prices")
-
-
 def _load_static() -> dict[str, tuple[bytes, str]]:
     """The page's files, read once: a fixed set, so no path from a request ever reaches the filesystem."""
     out = {}
@@ -109,8 +93,8 @@ def _load_static() -> dict[str, tuple[bytes, str]]:
     return out
 
 
-def _on_record(dash: Dashboard, rec: UsageRecord) -> None:
-    row = feed_row({name: getattr(rec, name, None) for name in FEED_FIELDS}, dash.live)
+def _on_record(dash: Dashboard, rec: UsageRecord, cost: Decimal | None) -> None:
+    row = feed_row({name: getattr(rec, name, None) for name in FEED_FIELDS}, cost)
     dash.metrics.observe(rec, row["cost_usd"])
     if dash.hub.subscribers:
         dash.hub.publish(row)

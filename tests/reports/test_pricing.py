@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from ccgate.errors import ConfigError
-from ccgate.reports.pricing import Pricer, parse_overrides
+from ccgate.reports.pricing import Pricer, RecordPricing, parse_overrides
 from ccgate.reports.rules import Card
+from ccgate.usage.model import UsageRecord
 
 # Published list prices, USD per million tokens (input, output); cache reads are 0.1x input,
 # 5-minute writes 1.25x, 1-hour writes 2x. claude-sonnet-4-5 above 200k prompt tokens: $6 / $22.50.
@@ -194,6 +195,27 @@ def test_cache_file_round_trip_prices_without_genai_prices(tmp_path) -> None:
     assert second.row_cost(req("claude-mystery-9", input_tokens=1)) is None
     assert second.edges == first.edges and second.instants == first.instants
     assert not second._file_dirty  # every answer, and the tier starts and price dates, came from the file
+
+
+def test_the_writer_prices_messages_once_each_and_keeps_the_cards_for_the_next_start(tmp_path) -> None:
+    cache = tmp_path / "price-cache.json"
+
+    def record(endpoint: str, model: str | None, **tokens: int) -> UsageRecord:
+        return UsageRecord(
+            ts=NOW, profile="max", method="POST", path="/v1/messages", endpoint=endpoint, status=200,
+            outcome="ok", model=model, **tokens,
+        )  # fmt: skip
+
+    records = [
+        record("messages", "claude-sonnet-4-5", input_tokens=100_000, output_tokens=2_000),
+        record("count_tokens", "claude-sonnet-4-5", input_tokens=50_000),  # a token count costs nothing
+        record("messages", "claude-mystery-9", input_tokens=10),  # no price source knows it
+    ]
+    assert RecordPricing(Pricer(cache_file=cache))(records) == [Decimal("0.33"), Decimal(0), None]
+    assert by_hand(SONNET_4_5, input=100_000, output=2_000) == Decimal("0.33")
+    again = Pricer(cache_file=cache)  # the next `ccgate serve`
+    assert RecordPricing(again)(records) == [Decimal("0.33"), Decimal(0), None]
+    assert not again._file_dirty  # every card came from the file the first one saved
 
 
 def test_bad_override_start_is_a_config_error() -> None:

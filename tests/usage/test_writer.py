@@ -6,7 +6,8 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -63,19 +64,48 @@ def lock(db: Path) -> sqlite3.Connection:
 
 async def test_writes_every_record_and_feeds_listeners(tmp_path: Path) -> None:
     db = tmp_path / "u.db"
-    writer = UsageWriter(db)
-    seen: list[tuple[UsageRecord, int]] = []
-    writer.add_listener(lambda rec: seen.append((rec, threading.get_ident())))
+    priced_on: set[int] = set()
+
+    def pricing(records: Sequence[UsageRecord]) -> list[Decimal | None]:
+        priced_on.add(threading.get_ident())
+        return [Decimal(rec.input_tokens) / 100 if rec.input_tokens % 7 else None for rec in records]
+
+    writer = UsageWriter(db, pricing=pricing)
+    seen: list[tuple[UsageRecord, Decimal | None, int]] = []
+    writer.add_listener(lambda rec, cost: seen.append((rec, cost, threading.get_ident())))
     await writer.start()
     for i in range(300):
         writer.submit(exchange(i))
     await until(lambda: len(seen) == 300)
     await writer.close()
-    assert all(ident == threading.get_ident() for _, ident in seen)  # called on the event loop's thread
-    assert sorted(rec.input_tokens for rec, _ in seen) == list(range(300))
+    assert all(ident == threading.get_ident() for _, _, ident in seen)  # called on the event loop's thread
+    assert priced_on and threading.get_ident() not in priced_on  # priced on the writer's thread, never the loop
+    assert sorted(rec.input_tokens for rec, _, _ in seen) == list(range(300))
+    # Each record comes with its own price, once: 0.07 for 7 tokens would be another record's.
+    by_tokens = {rec.input_tokens: cost for rec, cost, _ in seen}
+    assert (by_tokens[0], by_tokens[1], by_tokens[7], by_tokens[299]) == (None, Decimal("0.01"), None, Decimal("2.99"))
     assert [r["input_tokens"] for r in rows(db)] == list(range(300))
     health = writer.health()
     assert (health["written"], health["backlog"], health["dropped"], health["last_error"]) == (300, 0, 0, None)
+
+
+async def test_a_pricing_failure_leaves_the_records_written_and_unpriced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def pricing(records: Sequence[UsageRecord]) -> list[Decimal | None]:
+        raise ValueError("price data broken")
+
+    writer = UsageWriter(tmp_path / "u.db", pricing=pricing)
+    seen: list[Decimal | None] = []
+    writer.add_listener(lambda rec, cost: seen.append(cost))
+    await writer.start()
+    for i in range(5):
+        writer.submit(exchange(i))
+    await until(lambda: len(seen) == 5)
+    await writer.close()
+    assert seen == [None] * 5
+    assert writer.health()["written"] == 5 and len(rows(tmp_path / "u.db")) == 5
+    assert any("pricing usage records failed" in r.getMessage() for r in caplog.records)
 
 
 async def test_locked_database_holds_records_then_writes_them_once(
