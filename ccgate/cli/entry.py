@@ -22,6 +22,8 @@ def main() -> None:
                 print(text)
             sys.exit(status)
     if sys.argv[1:] == ["--version"]:
+        from ccgate import version_line
+
         print(version_line())
         return
     if sys.argv[1:] == ["statusline"]:
@@ -32,9 +34,3 @@ def main() -> None:
     from ccgate.cli.main import main as full_cli
 
     full_cli()
-
-
-def version_line() -> str:
-    from ccgate import __version__
-
-    return f"ccgate {__version__}"

@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from ccgate.cli.entry import version_line
+from ccgate import version_line
 from ccgate.errors import CcgateError
 
 COMPLETE_VAR = "_CCGATE_COMPLETE"  # what completions/ scripts set (scripts/gen_completions.py)
