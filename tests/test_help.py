@@ -63,22 +63,3 @@ def test_a_command_line_registers_only_its_commands_module() -> None:
     assert sorted(alone["serve"]) == ["serve", "status", "stop"]
     assert all(name in commands for name, commands in alone.items())
     assert list(typer.main.get_command(build_app("no-such-command")).commands) == every  # type: ignore[attr-defined]
-
-
-def test_a_command_does_not_import_the_other_commands_modules(ccgate) -> None:
-    import subprocess
-    import sys
-
-    probe = (
-        "import sys\n"
-        'sys.argv = ["ccgate", "--version"]\n'
-        "from ccgate.cli.main import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-    )
-    for args, expected in ((["stats", "--json"], ["ccgate.cli.stats"]), (["current"], ["ccgate.cli.shellcmds"])):
-        program = probe.replace('["ccgate", "--version"]', repr(["ccgate", *args])) + (
-            'print(",".join(sorted(m for m in sys.modules if m.startswith("ccgate.cli.")'
-            ' and m not in ("ccgate.cli.main", "ccgate.cli.entry", "ccgate.cli._common"))))'
-        )
-        proc = subprocess.run([sys.executable, "-P", "-c", program], capture_output=True, text=True, check=True)
-        assert proc.stdout.strip().splitlines()[-1].split(",") == expected, (args, proc.stdout)

@@ -36,6 +36,19 @@ def test_use_imports_nothing_heavy(ccgate: Runner) -> None:
         assert "HEAVY=\n" in proc.stderr, (args, proc.stderr)
 
 
+CLI_MODULES_PROBE = probe(
+    'shared = ("ccgate.cli.main", "ccgate.cli._common")\n'
+    'loaded = sorted(m for m in sys.modules if m.startswith("ccgate.cli.") and m not in shared)\n'
+    'print("CLI=" + ",".join(loaded), file=sys.stderr)'
+)
+
+
+def test_a_command_imports_only_its_own_cli_module() -> None:
+    for args, expected in ((["stats", "--json"], "ccgate.cli.stats"), (["current"], "ccgate.cli.shellcmds")):
+        proc = subprocess.run([sys.executable, "-P", "-c", CLI_MODULES_PROBE, *args], capture_output=True, text=True)
+        assert proc.stderr.rsplit("CLI=", 1)[1].strip() == expected, (args, proc.stderr)
+
+
 IMPORTER_PROBE = probe(
     'loaded = [m for m in ("ccgate.usage.ledger", "ccgate.usage.transcripts") if m in sys.modules]\n'
     'print("LOADED=" + ",".join(loaded), file=sys.stderr)'

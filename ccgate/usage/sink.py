@@ -27,7 +27,7 @@ class Sink(Protocol):
     def health(self) -> dict[str, Any]: ...
 
     def add_listener(self, callback: Listener) -> None:
-        """`callback` gets each record and its price once it is written (the feed, the metrics, the budgets)."""
+        """`callback` gets each record and its price once its write was tried (the feed, the metrics, the budgets)."""
 
     async def close(self) -> None: ...
 
