@@ -8,6 +8,7 @@ waits, revokes the handle and exits with the command's status.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -58,10 +59,13 @@ def run_and_wait(
     argv: Sequence[str],
     env: Mapping[str, str],
     cleanup: Callable[[], None],
-    on_start: Callable[[int], None] = lambda pid: None,
+    before_exec: Callable[[], None] = lambda: None,
 ) -> int:
     """Run the command as a child in ccgate's process group, relay signals, clean up after it.
-    `on_start` gets the child's pid as soon as it exists.
+
+    `before_exec` runs in the child, after the fork and before the command starts, so whatever it
+    records about the child (its pid) is in place before the command can do anything. It is best
+    effort: if it fails, the command still runs.
 
     Terminal signals (Ctrl-C, Ctrl-\\) reach the command from the terminal; ccgate ignores them
     rather than relaying a second copy (a second Ctrl-C quits Claude Code).
@@ -70,12 +74,9 @@ def run_and_wait(
     watched = RELAYED | {signal.SIGCHLD}
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     try:
-        proc = subprocess.Popen(
-            argv, env=dict(env), preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        )
+        proc = subprocess.Popen(argv, env=dict(env), preexec_fn=lambda: _in_child(old_mask, before_exec))
         ignored = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
         try:
-            on_start(proc.pid)
             code = _wait_relaying(proc, watched)
         finally:
             for sig, handler in ignored.items():
@@ -84,6 +85,13 @@ def run_and_wait(
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         cleanup()
     return 128 - code if code < 0 else code
+
+
+def _in_child(mask: set[int | signal.Signals], before_exec: Callable[[], None]) -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    # An exception here would stop the command from starting at all.
+    with contextlib.suppress(Exception):
+        before_exec()
 
 
 def _wait_relaying(proc: subprocess.Popen[bytes], watched: set[signal.Signals]) -> int:

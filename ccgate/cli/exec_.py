@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import typer
@@ -24,8 +23,9 @@ def exec_(
     With --sealed the command gets a handle instead of the secret, revoked when it ends.
     """
     config = load()
-    # A sealed handle belongs to this process until the command starts, then to the command:
-    # however either ends (kill -9 included), the handle ends with it.
+    # A sealed handle belongs to this process until the command's process exists, then to it
+    # (recorded in that process before the command starts, so no kill -9 of ccgate can fall
+    # between the two): however either ends, the handle ends with it.
     switch = profile_changes(config, name, gate=gate, sealed=sealed, purpose="exec", owner_pid=os.getpid())
     for note in switch.notes:
         warn(note)
@@ -35,25 +35,19 @@ def exec_(
     handle_id = changes.get(SEALED_VAR)
     if not handle_id:
         replace_process(argv, env)
-    code = run_and_wait(argv, env, on_start=lambda pid: _hand_over(handle_id, pid), cleanup=lambda: _revoke(handle_id))
-    raise typer.Exit(code)
+    from ccgate import sealed as handles  # imported here, not in the forked child
 
+    def hand_over() -> None:
+        # Runs in the command's process before it starts. If it cannot be recorded, the handle
+        # stays this process's and still ends with it.
+        with handles.opened() as conn:
+            handles.hand_over(conn, handle_id, os.getpid())
 
-def _hand_over(handle_id: str, pid: int) -> None:
-    import sqlite3
+    def revoke() -> None:
+        with handles.opened() as conn:
+            handles.revoke(conn, handle_id)
 
-    from ccgate import sealed
-
-    # Best effort: if it cannot be recorded, the handle stays this process's and still ends with it.
-    with contextlib.suppress(sqlite3.Error), sealed.opened() as conn:
-        sealed.hand_over(conn, handle_id, pid)
-
-
-def _revoke(handle_id: str) -> None:
-    from ccgate import sealed
-
-    with sealed.opened() as conn:
-        sealed.revoke(conn, handle_id)
+    raise typer.Exit(run_and_wait(argv, env, before_exec=hand_over, cleanup=revoke))
 
 
 def register(app: typer.Typer) -> None:
