@@ -338,15 +338,26 @@ class Pricer:
             if override.long_context is not None and prompt_floor > override.start:
                 return override.long_context
             return override.base
-        file_key = f"{model}|{prompt_floor}|{int(fast)}|{epoch}"
         cards = self._file_cache().setdefault("cards", {})
-        if file_key in cards:
-            cached = cards[file_key]
-            return None if cached is None else RateCard.from_json(cached)
-        rates = _genai_card(model, prompt_floor, fast, self._when(epoch))
-        cards[file_key] = None if rates is None else rates.to_json()
+        key = _file_key(model, prompt_floor, fast, epoch)
+        if key not in cards:
+            self._look_up_model(model, cards)
+            if key not in cards:  # a band no edge of today's data starts (an override's start)
+                cards[key] = _card_json(_genai_card(model, prompt_floor, fast, self._when(epoch)))
+        cached = cards[key]
+        return None if cached is None else RateCard.from_json(cached)
+
+    def _look_up_model(self, model: str, cards: dict[str, Any]) -> None:
+        """Every card of `model`: each band, speed and price period. Once genai-prices is loaded for
+        one of them the rest are cheap, and whichever reader comes next (a report's same_price_bands,
+        the budgets) finds them all in the file instead of importing it again."""
+        floors = [0, *(edge + 1 for edge in self.edges)]
+        for epoch in range(len(self.instants) + 1):
+            when = self._when(epoch)
+            for floor in floors:
+                for fast in (False, True):
+                    cards[_file_key(model, floor, fast, epoch)] = _card_json(_genai_card(model, floor, fast, when))
         self._file_dirty = True
-        return rates
 
     def _rules(self) -> tuple[list[int], list[float]]:
         cache = self._file_cache()
@@ -358,28 +369,50 @@ class Pricer:
     # The file cache is keyed by the genai-prices version: an upgrade reprices everything.
     def _file_cache(self) -> dict[str, Any]:
         if self._file is None:
-            self._file = {}
-            if self.cache_file is not None:
-                try:
-                    data = json.loads(self.cache_file.read_text())
-                    if data.get("genai_prices") == _genai_version() and data.get("format") == CACHE_FORMAT:
-                        self._file = data.get("cache", {})
-                except (OSError, ValueError, AttributeError):
-                    pass
+            self._file = {} if self.cache_file is None else _read_cache(self.cache_file, _genai_version())
         return self._file
 
     def save(self) -> None:
-        """Write new lookups to the cache file (best effort; it is only a cache)."""
+        """Add new lookups to the cache file (best effort; it is only a cache). Several pricers write
+        it (the forwarder's usage writer and budgets, the dashboard, every report), so each merges
+        its cards into what the file holds now rather than replacing it with its own."""
         if not self._file_dirty or self.cache_file is None:
             return
         from ccgate.fileio import write_private
+        from ccgate.locks import lock_file_for, locked
 
-        payload = {"genai_prices": _genai_version(), "format": CACHE_FORMAT, "cache": self._file}
+        version = _genai_version()
         try:
-            write_private(self.cache_file, json.dumps(payload).encode())  # 0600 whatever the umask
+            with locked(lock_file_for(self.cache_file)):
+                on_file = _read_cache(self.cache_file, version)
+                cards = {**on_file.get("cards", {}), **(self._file or {}).get("cards", {})}
+                self._file = {**on_file, **(self._file or {}), "cards": cards}
+                payload = {"genai_prices": version, "format": CACHE_FORMAT, "cache": self._file}
+                write_private(self.cache_file, json.dumps(payload).encode())  # 0600 whatever the umask
             self._file_dirty = False
         except OSError:
             pass
+
+
+def _file_key(model: str, prompt_floor: int, fast: bool, epoch: int) -> str:
+    return f"{model}|{prompt_floor}|{int(fast)}|{epoch}"
+
+
+def _card_json(rates: RateCard | None) -> dict[str, str] | None:
+    return None if rates is None else rates.to_json()
+
+
+def _read_cache(path: Path, version: str) -> dict[str, Any]:
+    """The cache file's contents if they were made from this genai-prices version, else nothing."""
+    try:
+        data = json.loads(path.read_text())
+        if data.get("genai_prices") == version and data.get("format") == CACHE_FORMAT:
+            cache = data.get("cache", {})
+            if isinstance(cache, dict):
+                return cache
+    except (OSError, ValueError, AttributeError):
+        pass
+    return {}
 
 
 def request_cost(pricer: Pricer, row: Mapping[str, Any]) -> Decimal | None:

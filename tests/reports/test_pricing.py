@@ -197,6 +197,35 @@ def test_cache_file_round_trip_prices_without_genai_prices(tmp_path) -> None:
     assert not second._file_dirty  # every answer, and the tier starts and price dates, came from the file
 
 
+def test_pricers_sharing_the_cache_file_keep_each_others_cards(tmp_path) -> None:
+    # The forwarder's usage writer and its budgets each hold a pricer on one file, loaded before either saved.
+    cache = tmp_path / "price-cache.json"
+    writer, budgets = Pricer(cache_file=cache), Pricer(cache_file=cache)
+    sonnet = req("claude-sonnet-4-5", input_tokens=1_000, output_tokens=100)
+    opus = req("claude-opus-4-6", input_tokens=1_000, output_tokens=100)
+    writer.row_cost(sonnet)
+    budgets.row_cost(opus)
+    writer.save()
+    budgets.save()  # adds its cards to the writer's, not instead of them
+    later = Pricer(cache_file=cache)
+    assert later.row_cost(sonnet) == by_hand(SONNET_4_5, input=1_000, output=100) == Decimal("0.0045")
+    assert later.row_cost(opus) == by_hand(OPUS_4_6, input=1_000, output=100) == Decimal("0.0075")
+    assert not later._file_dirty
+
+
+def test_the_first_lookup_of_a_model_keeps_every_band_speed_and_period_of_it(tmp_path) -> None:
+    cache = tmp_path / "price-cache.json"
+    first = Pricer(cache_file=cache)
+    first.row_cost(req("claude-haiku-5-5", input_tokens=10))  # one short, standard-speed request today
+    first.save()
+    second = Pricer(cache_file=cache)  # e.g. the budgets' reading on the forwarder's next start
+    # Tiers at 100k and 200k: haiku-5-5 prices above 100k alike, and alike in both price periods.
+    assert second.same_price_bands("claude-haiku-5-5", second.edges) == (0, 1, 1)
+    long_before = req("claude-haiku-5-5", ts=PREMIUM_DROPPED - 1, input_tokens=150_000)
+    assert second.row_cost(long_before) == by_hand(HAIKU_5_5_LONG, input=150_000) == Decimal("0.075")
+    assert not second._file_dirty  # all of it from the file: genai-prices not consulted again
+
+
 def test_the_writer_prices_messages_once_each_and_keeps_the_cards_for_the_next_start(tmp_path) -> None:
     cache = tmp_path / "price-cache.json"
 
