@@ -41,6 +41,35 @@ def cpu_per_row(records: list[UsageRecord], per_commit: int, prepare: Callable[[
     return used / len(records) * 1e6
 
 
+def sqlite_memory_mib() -> float | None:
+    """SQLite's own heap in use, where the sqlite3 module links the system library (else None)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        return None
+    lib = ctypes.CDLL(name)
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    used: int = lib.sqlite3_memory_used()
+    return used / 2**20
+
+
+def every_size_in_turn(records: list[UsageRecord]) -> tuple[float, float | None]:
+    """CPU per row, and SQLite's memory at the end, committing 1, 2, ... 64 rows in turn (the
+    writer's batches vary with load): each batch size the connection prepares stays cached."""
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = store.connect(Path(tmp) / "usage.db")
+        start, i, size = time.process_time(), 0, 1
+        while i < len(records):
+            store.insert_records(conn, records[i : i + size])
+            i, size = i + size, size % 64 + 1
+        used = time.process_time() - start
+        memory = sqlite_memory_mib()
+        conn.close()
+    return used / len(records) * 1e6, memory
+
+
 def drop_rollups(conn: sqlite3.Connection) -> None:
     for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
         conn.execute(f"DROP TRIGGER {name}")
@@ -69,6 +98,9 @@ def main() -> None:
     table.append(
         ("16 per commit, no rollups, no secondary indexes", f"{cpu_per_row(records, 16, drop_rollups_and_indexes):.1f}")
     )
+    cpu, memory = every_size_in_turn(records)
+    held = "" if memory is None else f" (SQLite then holds {memory:.1f} MiB)"
+    table.append((f"1, 2, ... 64 per commit in turn, whole schema{held}", f"{cpu:.1f}"))
     print(f"usage-log inserts: {args.rows:,} records of bench/stats_bench.py's generator, store.insert_records\n")
     print_table(("rows per commit / schema", "CPU us per row"), table)
 

@@ -156,6 +156,31 @@ def test_insert_and_query_helpers() -> None:
     assert back == records[-1]
 
 
+@pytest.mark.parametrize(
+    ("rows", "sizes"),
+    [
+        (1, [1]),
+        (13, [8, 4, 1]),
+        (127, [64, 32, 16, 8, 4, 2, 1]),
+        (128, [128]),
+        (129, [128, 1]),
+        (255, [128, 64, 32, 16, 8, 4, 2, 1]),
+        (256, [128, 128]),
+        (300, [128, 128, 32, 8, 4]),
+    ],
+)
+def test_a_batch_goes_in_as_statements_of_power_of_two_rows(rows: int, sizes: list[int]) -> None:
+    assert store.statement_sizes(rows, 128) == sizes
+
+
+def test_a_batch_past_one_statement_keeps_every_row_in_order() -> None:
+    conn = store.connect()
+    records = [record(ts=float(i), output_tokens=i) for i in range(1, 301)]  # 128 + 128 + 32 + 8 + 4
+    assert store.insert_records(conn, records) == 300
+    stored = conn.execute("SELECT id, output_tokens FROM requests ORDER BY id").fetchall()
+    assert [tuple(r) for r in stored] == [(i, i) for i in range(1, 301)]
+
+
 def test_failed_insert_rolls_back_whole_batch() -> None:
     conn = store.connect()
     bad = record()
