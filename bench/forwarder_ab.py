@@ -5,7 +5,8 @@
 The machine is shared, so figures from separate runs drift more than most changes move them. This
 runs direct, the bare uvloop relay, `ccgate serve` from REVISION (a `git archive` of it in a
 temporary directory) and `ccgate serve` from this tree side by side, each round in rotating order,
-with forwarder_bench.py's scenarios and setup (usage log, sealed handle, live-feed subscriber).
+with forwarder_bench.py's scenarios and setup (usage log, sealed handle, live-feed subscriber,
+each ccgate timed on its second start, the first having filled its price cache).
 """
 
 from __future__ import annotations
@@ -24,10 +25,6 @@ sys.path.insert(0, str(BENCH.parent))
 import forwarder_bench as fb  # noqa: E402
 from _timing import print_table  # noqa: E402
 
-from tests.fakes.upstream import free_port  # noqa: E402
-
-LIVE_READER = "import sys,urllib.request as u\nr=u.urlopen(sys.argv[1])\nwhile r.read1(65536): pass"
-
 
 def checkout(revision: str) -> Path:
     root = Path(tempfile.mkdtemp(prefix="ccgate-ab-"))
@@ -38,16 +35,10 @@ def checkout(revision: str) -> Path:
 
 
 def start(name: str, repo: Path, upstream_port: int) -> tuple[fb.Target, subprocess.Popen[bytes]]:
-    env = fb.ccgate_env(Path(tempfile.mkdtemp(prefix="ccgate-ab-state-")))
-    env["PYTHONPATH"] = str(repo)
-    handle = fb.sealed_handle(env, upstream_port)
-    base = f"http://127.0.0.1:{free_port()}"
-    # -P: without it `python -m` puts the working directory first on sys.path, and the revision under
-    # test would be whatever ccgate/ the bench was started next to (this tree), not `repo`.
-    argv = [sys.executable, "-P", "-m", "ccgate", "serve", "--port", base.rsplit(":", 1)[1]]
-    proc, spawn = fb.spawn_until_forwarded(argv, env, base + "/p/max", f"Bearer {handle}")
-    feed = subprocess.Popen([sys.executable, "-c", LIVE_READER, base + "/ccgate/api/live"], stderr=subprocess.DEVNULL)
-    return fb.Target(name, base + "/p/max", f"Bearer {handle}", proc, base + "/ccgate/health", spawn), feed
+    """forwarder_bench's ccgate (log, sealed handle, live feed; timed on its second start) from `repo`."""
+    target, feed = fb.start_ccgate(Path(tempfile.mkdtemp(prefix="ccgate-ab-state-")), upstream_port, True, repo)
+    target.name = name
+    return target, feed
 
 
 def main() -> None:
