@@ -52,6 +52,16 @@ class Terminal:
             if left <= 0 or (not self._read_some(left) and self.proc.poll() is not None):
                 raise AssertionError(f"{text!r} never appeared; the terminal shows {self.text()!r}")
 
+    def expect_no_echo(self, timeout: float = 30.0) -> None:
+        """Wait until the program has turned the terminal's echo off. `read -s` prints its prompt
+        first and turns echo off after it, so a reply sent on seeing the prompt alone can be echoed
+        on a busy machine (a person does not type that fast)."""
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.master)[3] & termios.ECHO:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"echo was never turned off; the terminal shows {self.text()!r}")
+            self._read_some(0.01)
+
     def send(self, data: bytes) -> None:
         os.write(self.master, data)
 

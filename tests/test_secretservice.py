@@ -94,8 +94,10 @@ def test_the_readme_headless_recipe_and_doctors_unlock_work_as_written(tmp_path:
     )  # fmt: skip
     term = Terminal.start(["sh", "-c", recipe], env=env)
     term.expect("keyring password: ")
+    term.expect_no_echo()
     term.send(b"hunter2\r")  # a new keyring: this becomes its password
-    term.expect("keyring password: ")  # doctor's fix, run as printed, asks again
+    term.expect("fix=")  # doctor's fix, run as printed next, asks again
+    term.expect_no_echo()
     term.send(b"hunter2\r")
     assert term.finish(timeout=120) == 0, term.text()
     shown = term.text()
