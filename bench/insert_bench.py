@@ -42,7 +42,8 @@ def cpu_per_row(records: list[UsageRecord], per_commit: int, prepare: Callable[[
 
 
 def sqlite_memory_mib() -> float | None:
-    """SQLite's own heap in use, where the sqlite3 module links the system library (else None)."""
+    """SQLite's own heap in use, where the sqlite3 module links the system library (else None: a
+    statically linked module's SQLite is another copy, which this would read as 0)."""
     import ctypes
     import ctypes.util
 
@@ -52,7 +53,7 @@ def sqlite_memory_mib() -> float | None:
     lib = ctypes.CDLL(name)
     lib.sqlite3_memory_used.restype = ctypes.c_int64
     used: int = lib.sqlite3_memory_used()
-    return used / 2**20
+    return used / 2**20 if used else None
 
 
 def every_size_in_turn(records: list[UsageRecord]) -> tuple[float, float | None]:

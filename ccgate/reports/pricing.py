@@ -384,9 +384,9 @@ class Pricer:
         version = _genai_version()
         try:
             with locked(lock_file_for(self.cache_file)):
-                on_file = _read_cache(self.cache_file, version)
-                cards = {**on_file.get("cards", {}), **(self._file or {}).get("cards", {})}
-                self._file = {**on_file, **(self._file or {}), "cards": cards}
+                on_file, mine = _read_cache(self.cache_file, version), self._file_cache()
+                cards = {**on_file.get("cards", {}), **mine.get("cards", {})}
+                self._file = {**on_file, **mine, "cards": cards}
                 payload = {"genai_prices": version, "format": CACHE_FORMAT, "cache": self._file}
                 write_private(self.cache_file, json.dumps(payload).encode())  # 0600 whatever the umask
             self._file_dirty = False
