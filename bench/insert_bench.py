@@ -2,9 +2,10 @@
 
     python bench/insert_bench.py [--rows 8000]
 
-Inserts --rows records of stats_bench.py's generator into a fresh log with store.insert_records
-(the writer's own call), committing every N rows as the writer does under growing load (at one
-stream at a time it commits one or two rows; under load COMMIT_GAP_S gathers more). Then the same
+Inserts --rows records of stats_bench.py's generator, each with a request and a message id as the
+forwarder's records have, into a fresh log with store.insert_records (the writer's own call),
+committing every N rows as the writer does under growing load (at one stream at a time it commits
+one or two rows; under load COMMIT_GAP_S gathers more). Then the same
 at 16 rows per commit with the hourly rollup triggers dropped, and with every secondary index
 dropped too, which splits the row's cost into base insert, indexes and rollups. CPU is this
 process's (time.process_time), so the figures hold on a shared machine better than wall time.
@@ -88,12 +89,18 @@ def keep_all(conn: sqlite3.Connection) -> None:
     pass
 
 
+def as_forwarded(i: int, fields: dict[str, object]) -> UsageRecord:
+    """A generated row as the forwarder writes it: with the upstream's request id and the message id,
+    which the writer looks up among the transcript-only rows before inserting (store.insert_records)."""
+    return UsageRecord(**{**fields, "request_id": f"req_bench{i:08d}", "message_id": f"msg_bench{i:08d}"})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=8000)
     args = parser.parse_args()
     rows = generate(args.rows, 1, 0, args.rows, time.time())
-    records = [UsageRecord(**dict(zip(store.RECORD_FIELDS, row, strict=True))) for row in rows]
+    records = [as_forwarded(i, dict(zip(store.RECORD_FIELDS, row, strict=True))) for i, row in enumerate(rows)]
     table = [(f"{n} per commit, whole schema", f"{cpu_per_row(records, n, keep_all):.1f}") for n in (1, 2, 4, 16, 64)]
     table.append(("16 per commit, no rollup triggers", f"{cpu_per_row(records, 16, drop_rollups):.1f}"))
     table.append(

@@ -503,20 +503,24 @@ TOKEN_TOTAL_SQL = (
 )
 
 
+# Ids per lookup statement, at most; a lookup carries a power of two of them, padded with NULLs
+# (which match nothing), for the reason the inserts do (ROWS_PER_STATEMENT): a statement per batch
+# size would churn the connection's cache of prepared statements, the inserts' among them.
+IDS_PER_LOOKUP = 256
+
+
 def _absorb_transcript_rows(conn: sqlite3.Connection, records: list[UsageRecord]) -> None:
     """Merge into `records` the transcript-only rows of the same responses, and delete those rows."""
     seen_by_gateway = [r for r in records if r.seen & SEEN_GATEWAY and r.endpoint == "messages"]
     request_ids = sorted({r.request_id for r in seen_by_gateway if r.request_id})
     message_ids = sorted({r.message_id for r in seen_by_gateway if r.message_id})
-    if not request_ids and not message_ids:
-        return
-    marks = ", ".join("?" for _ in request_ids) or "NULL"
-    message_marks = ", ".join("?" for _ in message_ids) or "NULL"
-    found = conn.execute(
-        f"SELECT id, request_id, message_id, project, {TOKEN_TOTAL_SQL} FROM requests"
-        f" WHERE seen = {SEEN_TRANSCRIPT} AND (request_id IN ({marks}) OR message_id IN ({message_marks}))",
-        [*request_ids, *message_ids],
-    ).fetchall()
+    found = []
+    for start in range(0, max(len(request_ids), len(message_ids)), IDS_PER_LOOKUP):
+        requests = request_ids[start : start + IDS_PER_LOOKUP]
+        messages = message_ids[start : start + IDS_PER_LOOKUP]
+        size = 1 << (max(len(requests), len(messages)) - 1).bit_length()
+        padded = [*requests, *[None] * (size - len(requests)), *messages, *[None] * (size - len(messages))]
+        found += conn.execute(_transcript_rows_sql(size), padded).fetchall()
     if not found:
         return
     by_request = {row[1]: row for row in found if row[1]}
@@ -532,7 +536,16 @@ def _absorb_transcript_rows(conn: sqlite3.Connection, records: list[UsageRecord]
         rec.transcript_tokens = row[4]
         absorbed.append(row[0])
     if absorbed:
-        conn.execute(f"DELETE FROM requests WHERE id IN ({', '.join('?' for _ in absorbed)})", absorbed)
+        conn.executemany("DELETE FROM requests WHERE id = ?", [(row_id,) for row_id in absorbed])
+
+
+@functools.cache
+def _transcript_rows_sql(ids: int) -> str:
+    marks = ", ".join("?" * ids)
+    return (
+        f"SELECT id, request_id, message_id, project, {TOKEN_TOTAL_SQL} FROM requests"
+        f" WHERE seen = {SEEN_TRANSCRIPT} AND (request_id IN ({marks}) OR message_id IN ({marks}))"
+    )
 
 
 def row_to_dict(row: sqlite3.Row) -> dict[str, Any]:

@@ -181,6 +181,52 @@ def test_a_batch_past_one_statement_keeps_every_row_in_order() -> None:
     assert [tuple(r) for r in stored] == [(i, i) for i in range(1, 301)]
 
 
+def test_the_forwarders_records_take_the_place_of_transcript_rows_across_a_long_batch() -> None:
+    """A transcript row matched by request id (near the start) or by message id (past 256 records,
+    the most one lookup carries) gives way to the forwarder's record of the same response."""
+    conn = store.connect()
+    transcript = [
+        record(ts=5.0, request_id="req_0005", seen=2, project="/work/a", input_tokens=7, output_tokens=3),
+        record(ts=290.0, message_id="msg_0290", seen=2, project="/work/b", output_tokens=11),
+        record(ts=1000.0, request_id="req_other", seen=2, project="/work/c"),
+    ]
+    store.insert_records(conn, transcript)
+    gateway = [record(ts=float(i), request_id=f"req_{i:04d}", message_id=f"msg_{i:04d}") for i in range(300)]
+    assert store.insert_records(conn, gateway) == 300
+    rows = {r["ts"]: r for r in conn.execute("SELECT ts, seen, project, transcript_tokens, request_id FROM requests")}
+    assert len(rows) == 301  # 300 from the forwarder, and the transcript row nobody forwarded
+    assert (rows[5.0]["seen"], rows[5.0]["project"], rows[5.0]["transcript_tokens"]) == (3, "/work/a", 10)
+    assert (rows[290.0]["seen"], rows[290.0]["project"], rows[290.0]["transcript_tokens"]) == (3, "/work/b", 11)
+    assert (rows[4.0]["seen"], rows[4.0]["project"]) == (1, None)
+    assert rows[1.0]["request_id"] == "req_0001"
+    assert conn.execute("SELECT COUNT(*) FROM requests WHERE request_id = 'req_other'").fetchone()[0] == 1
+
+
+def test_the_transcript_lookup_comes_in_seven_shapes_for_batches_of_one_to_sixty_four() -> None:
+    """Each distinct statement stays prepared in the connection's cache: batches of every size from 1 to
+    64 look up ids in lists of 1, 2, 4 ... 64 (NULL-padded), never one shape per batch size."""
+    conn = store.connect()
+    lookups: list[str] = []
+    conn.set_trace_callback(lambda sql: lookups.append(sql) if "seen = 2" in sql else None)
+    n = 0
+    for size in range(1, 65):
+        store.insert_records(conn, [record(request_id=f"r{n + i}", message_id=f"m{n + i}") for i in range(size)])
+        n += size
+    assert len(lookups) == 64
+    request_lists = [sql.partition("request_id IN (")[2].partition(")")[0].split(", ") for sql in lookups]
+    assert {len(ids) for ids in request_lists} == {1, 2, 4, 8, 16, 32, 64}
+    assert [sum(i != "NULL" for i in ids) for ids in request_lists] == list(range(1, 65))
+
+
+@pytest.mark.parametrize(("batch", "lists"), [(255, [256]), (256, [256]), (257, [256, 1]), (513, [256, 256, 1])])
+def test_one_lookup_carries_at_most_256_ids(batch: int, lists: list[int]) -> None:
+    conn = store.connect()
+    lookups: list[str] = []
+    conn.set_trace_callback(lambda sql: lookups.append(sql) if "seen = 2" in sql else None)
+    store.insert_records(conn, [record(request_id=f"r{i}", message_id=f"m{i}") for i in range(batch)])
+    assert [len(sql.partition("message_id IN (")[2].partition(")")[0].split(", ")) for sql in lookups] == lists
+
+
 def test_failed_insert_rolls_back_whole_batch() -> None:
     conn = store.connect()
     bad = record()
