@@ -42,6 +42,10 @@ RETRY_MAX_S = 1.0
 # A locked database fails the insert after this long instead of SQLite's default wait, so the
 # writer thread goes back to draining the queue and the records wait in memory.
 WRITER_BUSY_TIMEOUT_MS = 500
+# The writer's page cache, in KiB (SQLite's default is 2000). An insert touches the last pages of a
+# dozen B-trees, a working set far under this; a larger cache only holds the forwarder's memory
+# (measured on 20,000 rows: the same CPU per row at 256, 512 and 2000 KiB).
+WRITER_CACHE_KIB = 512
 # Under load, commits are at least this far apart (a lone record never waits).
 COMMIT_GAP_S = 0.005
 # Records whose listeners run in one event-loop step before the loop polls its sockets again.
@@ -268,6 +272,7 @@ class UsageWriter:
     def _connect(self) -> sqlite3.Connection:
         conn = store.connect(self.db_path)
         conn.execute(f"PRAGMA busy_timeout = {WRITER_BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
         return conn
 
     def _write_pending(self, conn: sqlite3.Connection | None) -> tuple[sqlite3.Connection | None, int]:
