@@ -1,14 +1,19 @@
-"""The forwarder against going direct and against the floor (a bare aiohttp relay on uvloop).
+"""The forwarder against going direct and against two references: the floor in Python (a bare
+aiohttp relay on uvloop) and nginx (C), the issue 19 table in one run.
 
     python bench/forwarder_bench.py [--requests 400] [--rounds 3] [--paced] [--log | --no-log]
 
-Runs the fake Anthropic upstream in its own process, the bare relay (plain_forwarder.py) and
-`ccgate serve` each in another, and an aiohttp load generator here. ccgate runs as a person uses
-it: usage log on, a sealed handle resolved on every request, a dashboard subscribed to the live
-feed, Prometheus metrics counting, started a second time (the first start fills the price cache,
-as a person's first day does; its figures are printed too). Each round runs every scenario direct, through the relay and
-through ccgate with the same requests (the order rotates per round): 1 stream at a time,
-32 concurrent streams, 8 concurrent 500 KB request bodies. Figures are medians over the rounds.
+Runs the fake Anthropic upstream in its own process, the bare relay (plain_forwarder.py), nginx
+and `ccgate serve` each in another, and an aiohttp load generator here. nginx is used when it is
+installed (on PATH or /usr/sbin; CCGATE_BENCH_NGINX names another binary, or `none`): one process
+(master_process off), a config of its own in a temporary directory, upstream keepalive, responses
+unbuffered; without it its column is left out. ccgate runs as a person uses it: usage log on, a
+sealed handle resolved on every request, a dashboard subscribed to the live feed, Prometheus
+metrics counting, started a second time (the first start fills the price cache, as a person's
+first day does; its figures are printed too). Each round runs every scenario direct, through the
+relay, through ccgate and through nginx with the same requests (the order rotates per round):
+1 stream at a time, 32 concurrent streams, 8 concurrent 500 KB request bodies. Figures are
+medians over the rounds.
 
 Gateway CPU per request is the process's on-CPU time over the timed part of a run (all its
 threads, from /proc/PID/task/*/schedstat; for ccgate up to the moment its usage log has written
@@ -23,6 +28,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,6 +70,8 @@ DIRECT_AUTH = "Bearer sk-ant-oat01-bench"
 # time) so ratios show what a person would feel; unpaced, the figures are the forwarders' bare CPU cost.
 PACED = {"x-fake-think-ms": "50", "x-fake-delay-ms": "2"}
 COLUMNS = ("ttfb p50 ms", "ttfb p99 ms", "lat p50 ms", "lat p99 ms", "req/s")
+NGINX = "nginx (C)"
+SCENARIO_LABELS = ("1 stream", "32 streams", "8 x 500 KB bodies")
 GOALS = "goals (issue 19): CPU <= 1.15x relay; TTFB and latency within the margins; RSS <= 50 MiB; spawn <= 0.5 s"
 
 
@@ -75,6 +83,7 @@ class Target:
     proc: subprocess.Popen[bytes] | None = None
     health_url: str | None = None  # ccgate: wait for the usage log to drain before reading CPU
     spawn_s: float | None = None
+    version: str | None = None  # nginx: what `nginx -V` calls itself, for the header
 
 
 # --- measuring -----------------------------------------------------------------------------------
@@ -273,6 +282,95 @@ def start_relay(upstream_port: int) -> Target:
     return Target("bare relay", base, DIRECT_AUTH, proc, None, spawn)
 
 
+def find_nginx() -> str | None:
+    """nginx's binary: CCGATE_BENCH_NGINX (a path, or `none` to leave nginx out), else PATH, else /usr/sbin."""
+    chosen = os.environ.get("CCGATE_BENCH_NGINX")
+    if chosen:
+        return None if chosen == "none" else chosen
+    # Debian installs it in /usr/sbin, which is on root's PATH but often not on a user's.
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+
+
+def nginx_build(binary: str) -> tuple[str, str]:
+    """`nginx -V`: the version (its first line, e.g. nginx/1.22.1) and the configure arguments."""
+    out = subprocess.run([binary, "-V"], capture_output=True, text=True, check=True).stderr
+    return out.splitlines()[0].removeprefix("nginx version: "), out
+
+
+def nginx_conf(tmp: Path, port: int, upstream_port: int, configure: str) -> str:
+    """One process forwarding /p/max/ to the upstream as the relay does: unbuffered answers, kept-alive upstream."""
+    # Every temporary path inside `tmp`, so that nginx runs as any user and leaves /var alone; a
+    # module built out (--without-http_scgi_module, ...) would refuse its path directive.
+    temp_paths = "".join(
+        f"    {module}_temp_path {tmp / module};\n"
+        for module in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        if f"--without-http_{module}_module" not in configure
+    )
+    return f"""daemon off;
+master_process off;  # one process: cpu_ns and peak_rss_mib read all of it, as for the relay
+worker_processes 1;
+pid {tmp / "nginx.pid"};
+error_log {tmp / "error.log"} warn;
+events {{
+    worker_connections 1024;
+}}
+http {{
+    access_log off;
+{temp_paths}    # aiohttp's servers do not cap the requests on a connection; nginx's default is 1000.
+    keepalive_requests 1000000;
+    upstream upstream {{
+        server 127.0.0.1:{upstream_port};
+        keepalive 64;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location /p/max/ {{
+            proxy_pass http://upstream/;
+            # Kept-alive upstream connections need HTTP/1.1 and no `Connection: close`.
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # The relay drops the client's Host and its aiohttp client sends the upstream's own (as
+            # api.anthropic.com expects its own name); nginx's default is the block's name, "upstream".
+            proxy_set_header Host 127.0.0.1:{upstream_port};
+            # Answers go to the client chunk by chunk as they arrive (streams); a body is read whole
+            # first, in memory (500 KB fits the 1 MB buffer), as the relay reads it (ccgate too, to 1 MiB).
+            proxy_buffering off;
+            proxy_request_buffering on;
+            client_body_buffer_size 1m;
+            client_max_body_size 64m;
+            gzip off;
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(upstream_port: int) -> Target | None:
+    """nginx (C) as the second reference, or None when it is not installed."""
+    binary = find_nginx()
+    if binary is None:
+        return None
+    version, configure = nginx_build(binary)
+    tmp = Path(tempfile.mkdtemp(prefix="ccgate-bench-nginx-"))
+    port = free_port()
+    (tmp / "nginx.conf").write_text(nginx_conf(tmp, port, upstream_port, configure))
+    argv = [binary, "-p", str(tmp), "-c", str(tmp / "nginx.conf")]
+    base = f"http://127.0.0.1:{port}/p/max"
+    try:
+        proc, spawn = spawn_until_forwarded(argv, dict(os.environ), base, DIRECT_AUTH)
+    except (RuntimeError, TimeoutError) as exc:
+        raise RuntimeError(f"{exc}\n{nginx_errors(argv, tmp)}") from exc
+    return Target(NGINX, base, DIRECT_AUTH, proc, None, spawn, version)
+
+
+def nginx_errors(argv: list[str], tmp: Path) -> str:
+    """Why nginx did not forward: its config test (errors before the log opens go to stderr) and its log."""
+    test = subprocess.run([*argv, "-t"], capture_output=True, text=True)
+    log = tmp / "error.log"
+    return test.stderr + (log.read_text() if log.exists() else "")
+
+
 # --- the run -------------------------------------------------------------------------------------
 
 Scenario = tuple[str, bytes, int, int]
@@ -304,17 +402,19 @@ def main() -> None:
     upstream, up_port = start_upstream()
     direct = Target("direct", f"http://127.0.0.1:{up_port}", DIRECT_AUTH)
     relay = start_relay(up_port)
+    nginx = start_nginx(up_port)
     gate, feed = start_ccgate(tmp, up_port, args.log)
+    gateways = [relay, gate, *([nginx] if nginx else [])]  # the tables' column order
     scenarios: list[Scenario] = [
         ("1 stream", STREAM_BODY, args.requests, 1),
         ("32 streams", STREAM_BODY, args.requests * 4, 32),
         ("8 x 500 KB bodies", BIG_BODY, max(16, args.requests // 2), 8),
     ]
     try:
-        results = run_rounds([direct, relay, gate], scenarios, args.rounds, PACED if args.paced else {})
-        peaks = {t.name: peak_rss_mib(t.proc.pid) for t in (relay, gate) if t.proc}
+        results = run_rounds([direct, *gateways], scenarios, args.rounds, PACED if args.paced else {})
+        peaks = {t.name: peak_rss_mib(t.proc.pid) for t in gateways if t.proc}
     finally:
-        for proc in (feed, gate.proc, relay.proc):
+        for proc in (feed, *(t.proc for t in gateways)):
             if proc is not None:
                 proc.terminate()
                 proc.wait(30)
@@ -324,60 +424,85 @@ def main() -> None:
     log = "usage log on" if args.log else "usage log OFF"
     print(f"forwarder bench: {args.requests} requests per 1-stream run, {args.rounds} rounds (medians), {pace}")
     print(f"ccgate: {log}, sealed handle, live-feed subscriber, metrics; relay: plain_forwarder.py on uvloop")
+    if nginx:
+        print(f"nginx (C): {nginx.version}, one process, upstream keepalive, proxy_buffering off")
+    else:
+        print("nginx (C): not found (apt-get install nginx-light, or CCGATE_BENCH_NGINX=PATH); its column is left out")
+    names = [t.name for t in gateways]
     print_table(
         ("scenario", "path", *COLUMNS, "CPU ms/req", "vs direct"),
-        table_rows(scenarios, summary),
+        table_rows(scenarios, summary, names),
     )
     print()
     print(GOALS)
-    print_table(("figure", "bare relay", "ccgate", "ccgate / relay", "goal"), goal_rows(summary, relay, gate, peaks))
+    print_table(("figure", *names, "ccgate / relay", "goal"), goal_rows(summary, gateways, peaks))
     print(
         f"ccgate's first start ever (no price cache yet): {FIRST_START['spawn_s']:.3f} s to its first forwarded"
         f" request, {FIRST_START['rss_mib']:.1f} MiB once that request was priced; the runs above are on a later start"
     )
 
 
-def table_rows(scenarios: list[Scenario], summary: dict[tuple[str, str], dict[str, float]]) -> list[tuple[str, ...]]:
+def table_rows(
+    scenarios: list[Scenario], summary: dict[tuple[str, str], dict[str, float]], names: list[str]
+) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for label, *_ in scenarios:
         d = summary[(label, "direct")]
-        for name in ("direct", "bare relay", "ccgate"):
+        rows.append((label, "direct", *_fmt(d), "-", ""))
+        for name in names:
             g = summary[(label, name)]
-            cpu = "-" if name == "direct" else f"{g['cpu_ms']:.3f}"
-            rows.append((label if name == "direct" else "", name, *_fmt(g), cpu, "" if name == "direct" else _vs(d, g)))
+            rows.append(("", name, *_fmt(g), f"{g['cpu_ms']:.3f}", _vs(d, g)))
     return rows
+
+
+Figures = dict[str, float]  # one figure per gateway name
 
 
 def goal_rows(
-    summary: dict[tuple[str, str], dict[str, float]], relay: Target, gate: Target, peaks: dict[str, float]
+    summary: dict[tuple[str, str], dict[str, float]], gateways: list[Target], peaks: Figures
 ) -> list[tuple[str, ...]]:
-    def pair(label: str, fn: Callable[[dict[str, float], dict[str, float]], float]) -> tuple[float, float]:
+    """Each goal's figure for every gateway (relay, ccgate, nginx when it ran), ccgate against the relay, the goal."""
+    names = [t.name for t in gateways]
+
+    def per(label: str, fn: Callable[[dict[str, float], dict[str, float]], float]) -> Figures:
         d = summary[(label, "direct")]
-        return fn(d, summary[(label, "bare relay")]), fn(d, summary[(label, "ccgate")])
+        return {name: fn(d, summary[(label, name)]) for name in names}
+
+    def row(figure: str, values: Figures, cell: str, ratio: str, goal: str) -> tuple[str, ...]:
+        return (figure, *(cell.format(values[name]) for name in names), ratio, goal)
 
     rows: list[tuple[str, ...]] = []
-    for label in ("1 stream", "32 streams", "8 x 500 KB bodies"):
-        r, g = pair(label, lambda d, x: x["cpu_ms"])
-        rows.append((f"{label}: CPU ms/request", f"{r:.3f}", f"{g:.3f}", f"{g / r:.2f}x", "<= 1.15x"))
-    r, g = pair("1 stream", lambda d, x: x["ttfb_p50"] - d["ttfb_p50"])
-    rows.append(("1 stream: added TTFB p50 ms", f"{r:+.2f}", f"{g:+.2f}", f"{g - r:+.2f} ms", "<= +0.30 ms"))
-    r, g = pair("32 streams", lambda d, x: x["ttfb_p50"] / d["ttfb_p50"])
-    rows.append(("32 streams: TTFB p50 vs direct", f"{r:.2f}x", f"{g:.2f}x", f"{g - r:+.2f}", "<= +0.15"))
-    r, g = pair("32 streams", lambda d, x: x["lat_p99"] / d["lat_p99"])
-    rows.append(("32 streams: latency p99 vs direct", f"{r:.2f}x", f"{g:.2f}x", "", "ccgate <= 1.05x"))
-    r, g = pair("32 streams", lambda d, x: x["rps"] / d["rps"])
-    rows.append(("32 streams: req/s vs direct", f"{r:.2f}x", f"{g:.2f}x", f"{g / r:.2f}x", ""))
-    r, g = pair("8 x 500 KB bodies", lambda d, x: x["lat_p50"] / d["lat_p50"])
-    rows.append(("500 KB: latency p50 vs direct", f"{r:.2f}x", f"{g:.2f}x", f"{g - r:+.2f}", "<= +0.05"))
-    r, g = pair("8 x 500 KB bodies", lambda d, x: x["lat_p99"] / d["lat_p99"])
-    rows.append(("500 KB: latency p99 vs direct", f"{r:.2f}x", f"{g:.2f}x", f"{g - r:+.2f}", ""))
-    r, g = pair("8 x 500 KB bodies", lambda d, x: x["rps"])
-    rows.append(("500 KB: req/s", f"{r:.0f}", f"{g:.0f}", f"{g / r:.2f}x", ">= 0.95x"))
-    r, g = peaks["bare relay"], peaks["ccgate"]
-    rows.append(("peak RSS MiB", f"{r:.1f}", f"{g:.1f}", f"{g / r:.2f}x", "ccgate <= 50"))
-    r, g = relay.spawn_s or 0.0, gate.spawn_s or 0.0
-    rows.append(("spawn to first forwarded request s", f"{r:.3f}", f"{g:.3f}", f"{g / r:.2f}x", "ccgate <= 0.5"))
+    for label in SCENARIO_LABELS:
+        v = per(label, lambda d, x: x["cpu_ms"])
+        rows.append(row(f"{label}: CPU ms/request", v, "{:.3f}", _times(v), "<= 1.15x"))
+    v = per("1 stream", lambda d, x: x["ttfb_p50"] - d["ttfb_p50"])
+    rows.append(row("1 stream: added TTFB p50 ms", v, "{:+.2f}", _gap(v) + " ms", "<= +0.30 ms"))
+    v = per("32 streams", lambda d, x: x["ttfb_p50"] / d["ttfb_p50"])
+    rows.append(row("32 streams: TTFB p50 vs direct", v, "{:.2f}x", _gap(v), "<= +0.15"))
+    v = per("32 streams", lambda d, x: x["lat_p99"] / d["lat_p99"])
+    rows.append(row("32 streams: latency p99 vs direct", v, "{:.2f}x", "", "ccgate <= 1.05x"))
+    v = per("32 streams", lambda d, x: x["rps"] / d["rps"])
+    rows.append(row("32 streams: req/s vs direct", v, "{:.2f}x", _times(v), ""))
+    v = per("8 x 500 KB bodies", lambda d, x: x["lat_p50"] / d["lat_p50"])
+    rows.append(row("500 KB: latency p50 vs direct", v, "{:.2f}x", _gap(v), "<= +0.05"))
+    v = per("8 x 500 KB bodies", lambda d, x: x["lat_p99"] / d["lat_p99"])
+    rows.append(row("500 KB: latency p99 vs direct", v, "{:.2f}x", _gap(v), ""))
+    v = per("8 x 500 KB bodies", lambda d, x: x["rps"])
+    rows.append(row("500 KB: req/s", v, "{:.0f}", _times(v), ">= 0.95x"))
+    rows.append(row("peak RSS MiB", peaks, "{:.1f}", _times(peaks), "ccgate <= 50"))
+    v = {t.name: t.spawn_s or 0.0 for t in gateways}
+    rows.append(row("spawn to first forwarded request s", v, "{:.3f}", _times(v), "ccgate <= 0.5"))
     return rows
+
+
+def _times(v: Figures) -> str:
+    """ccgate / relay as a factor."""
+    return f"{v['ccgate'] / v['bare relay']:.2f}x"
+
+
+def _gap(v: Figures) -> str:
+    """ccgate - relay."""
+    return f"{v['ccgate'] - v['bare relay']:+.2f}"
 
 
 def _fmt(r: dict[str, float]) -> tuple[str, ...]:
@@ -386,7 +511,7 @@ def _fmt(r: dict[str, float]) -> tuple[str, ...]:
 
 def _vs(d: dict[str, float], g: dict[str, float]) -> str:
     return (
-        f"ttfb +{g['ttfb_p50'] - d['ttfb_p50']:.2f} ms ({g['ttfb_p50'] / d['ttfb_p50']:.2f}x), "
+        f"ttfb {g['ttfb_p50'] - d['ttfb_p50']:+.2f} ms ({g['ttfb_p50'] / d['ttfb_p50']:.2f}x), "
         f"lat p50 {g['lat_p50'] / d['lat_p50']:.2f}x, p99 {g['lat_p99'] / d['lat_p99']:.2f}x, "
         f"rps {g['rps'] / d['rps']:.2f}x"
     )
