@@ -401,20 +401,24 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ccgate-bench-"))
     upstream, up_port = start_upstream()
     direct = Target("direct", f"http://127.0.0.1:{up_port}", DIRECT_AUTH)
-    relay = start_relay(up_port)
-    nginx = start_nginx(up_port)
-    gate, feed = start_ccgate(tmp, up_port, args.log)
-    gateways = [relay, gate, *([nginx] if nginx else [])]  # the tables' column order
     scenarios: list[Scenario] = [
         ("1 stream", STREAM_BODY, args.requests, 1),
         ("32 streams", STREAM_BODY, args.requests * 4, 32),
         ("8 x 500 KB bodies", BIG_BODY, max(16, args.requests // 2), 8),
     ]
+    started: list[subprocess.Popen[bytes] | None] = []  # stopped however the run ends, a failed start too
     try:
+        relay = start_relay(up_port)
+        started.append(relay.proc)
+        nginx = start_nginx(up_port)
+        started.append(nginx.proc if nginx else None)
+        gate, feed = start_ccgate(tmp, up_port, args.log)
+        started += [gate.proc, feed]
+        gateways = [relay, gate, *([nginx] if nginx else [])]  # the tables' column order
         results = run_rounds([direct, *gateways], scenarios, args.rounds, PACED if args.paced else {})
         peaks = {t.name: peak_rss_mib(t.proc.pid) for t in gateways if t.proc}
     finally:
-        for proc in (feed, *(t.proc for t in gateways)):
+        for proc in reversed(started):
             if proc is not None:
                 proc.terminate()
                 proc.wait(30)
