@@ -238,8 +238,10 @@ def sealed_handle(env: dict[str, str], upstream_port: int) -> str:
     return match.group(1)
 
 
-def start_ccgate(tmp: Path, upstream_port: int, log: bool, repo: Path = REPO) -> tuple[Target, subprocess.Popen[bytes]]:
-    env = {**ccgate_env(tmp), "PYTHONPATH": str(repo)}
+def start_ccgate(
+    tmp: Path, upstream_port: int, log: bool, repo: Path = REPO, env_extra: dict[str, str] | None = None
+) -> tuple[Target, subprocess.Popen[bytes]]:
+    env = {**ccgate_env(tmp), "PYTHONPATH": str(repo), **(env_extra or {})}
     handle = sealed_handle(env, upstream_port)
     port = free_port()
     # -P, as `ccgate serve --detach` starts it: the tree on PYTHONPATH runs, whatever the working directory.
