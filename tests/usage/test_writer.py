@@ -235,3 +235,13 @@ async def test_a_record_is_committed_at_once_without_waiting_for_more(
     assert all(0 < w <= writer_module.COMMIT_GAP_S for w in waits)
     assert writer_module.COMMIT_GAP_S == 0.005
     assert sorted(r["input_tokens"] for r in rows(tmp_path / "u.db")) == [0, 1, 2]
+
+
+def test_the_writers_connection_holds_a_512_kib_page_cache_and_waits_half_a_second_for_a_lock(tmp_path: Path) -> None:
+    """The forwarder's memory: SQLite's default cache is 2000 KiB per connection; the writer's is 512."""
+    conn = UsageWriter(tmp_path / "usage.db")._connect()
+    try:
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -512
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 500
+    finally:
+        conn.close()
