@@ -373,6 +373,15 @@ def nginx_errors(argv: list[str], tmp: Path) -> str:
     return test.stderr + (log.read_text() if log.exists() else "")
 
 
+def stop_all(started: list[subprocess.Popen[bytes] | None], upstream: subprocess.Popen[str]) -> None:
+    """Stop every gateway started (newest first; None: one that was not), then the upstream."""
+    for proc in reversed(started):
+        if proc is not None:
+            proc.terminate()
+            proc.wait(30)
+    upstream.communicate("")
+
+
 # --- the run -------------------------------------------------------------------------------------
 
 Scenario = tuple[str, bytes, int, int]
@@ -420,11 +429,7 @@ def main() -> None:
         results = run_rounds([direct, *gateways], scenarios, args.rounds, PACED if args.paced else {})
         peaks = {t.name: peak_rss_mib(t.proc.pid) for t in gateways if t.proc}
     finally:
-        for proc in reversed(started):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(30)
-        upstream.communicate("")
+        stop_all(started, upstream)
     summary = {key: medians(runs) for key, runs in results.items()}
     pace = "paced upstream (50 ms think, 2 ms between events)" if args.paced else "unpaced upstream (bare CPU cost)"
     log = "usage log on" if args.log else "usage log OFF"

@@ -91,11 +91,7 @@ def main() -> None:
         targets.append(relay)
         results = fb.run_rounds(targets, scenarios, args.rounds, {})
     finally:
-        for proc in reversed(started):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(30)
-        upstream.communicate("")
+        fb.stop_all(started, upstream)
     cpu = {key: statistics.median(run["cpu_ms"] for run in runs) for key, runs in results.items()}
     print(f"forwarder split: {args.requests} requests per 1-stream run, {args.rounds} rounds (medians), one run")
     print_table(("CPU ms/request", *(label for label, *_ in scenarios)), variant_rows(scenarios, cpu))
