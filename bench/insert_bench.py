@@ -5,10 +5,10 @@
 Inserts --rows records of stats_bench.py's generator, each with a request and a message id as the
 forwarder's records have, into a fresh log with store.insert_records (the writer's own call),
 committing every N rows as the writer does under growing load (at one stream at a time it commits
-one or two rows; under load COMMIT_GAP_S gathers more). Then the same
-at 16 rows per commit with the hourly rollup triggers dropped, and with every secondary index
-dropped too, which splits the row's cost into base insert, indexes and rollups. CPU is this
-process's (time.process_time), so the figures hold on a shared machine better than wall time.
+one or two rows; under load COMMIT_GAP_S gathers more). Then the same at 16 rows per commit with
+the hourly rollup triggers dropped, and with every secondary index dropped too, which splits the
+row's cost into base insert, indexes and rollups. CPU is this process's (time.process_time), so
+the figures hold on a shared machine better than wall time.
 """
 
 from __future__ import annotations

@@ -539,7 +539,7 @@ def _absorb_transcript_rows(conn: sqlite3.Connection, records: list[UsageRecord]
         conn.executemany("DELETE FROM requests WHERE id = ?", [(row_id,) for row_id in absorbed])
 
 
-@functools.cache
+@functools.lru_cache(maxsize=9)  # 1, 2, 4 ... IDS_PER_LOOKUP
 def _transcript_rows_sql(ids: int) -> str:
     marks = ", ".join("?" * ids)
     return (
